@@ -1,0 +1,2 @@
+//! Packet views and builders. (Being written.)
+#![forbid(unsafe_code)]

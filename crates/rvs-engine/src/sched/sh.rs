@@ -188,6 +188,26 @@ mod tests {
     }
 
     #[test]
+    fn sh_ipv6_clients_use_folded_address() {
+        let mut h = Harness::with(
+            SchedulerKind::Sh,
+            PORT,
+            &[("2001:db8::a", 80, 1), ("2001:db8::b", 80, 1)],
+        );
+        let (a, b) = (h.id(0), h.id(1));
+        for (c, p) in [
+            ("2001:db8::1", 0u16),
+            ("2001:db8:1:2:3:4:5:6", 443),
+            ("2001:db8::ffff", 9),
+        ] {
+            let fold = addr_fold(c.parse().unwrap());
+            let bucket = hash_32(u32::from(p).wrapping_add(fold), 8);
+            let want = if bucket.is_multiple_of(2) { b } else { a };
+            assert_eq!(from(&mut h, c, p), Some(want), "{c} port {p}");
+        }
+    }
+
+    #[test]
     fn sh_fallback_probes_from_twice_the_bucket() {
         // Four servers of weight 1, list order D, C, B, A: bucket b → [D,C,B,A][b % 4].
         let servers = &[

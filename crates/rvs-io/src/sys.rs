@@ -1,0 +1,289 @@
+//! Thin, checked wrappers over the raw system calls rvs-io makes itself (aya makes its own).
+//!
+//! Every `unsafe` libc call of the crate that is not about mapped ring memory lives here, so the
+//! rest of the crate deals in `OwnedFd`s, slices and `io::Result`s.
+
+use std::ffi::CString;
+use std::io;
+use std::mem::{MaybeUninit, size_of};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::time::Duration;
+
+/// Plain old data: every bit pattern is a valid value and there are no pointers or references,
+/// so the kernel may fill it and we may hand its bytes to the kernel.
+///
+/// # Safety
+///
+/// Implement only for `#[repr(C)]` integer-only structs (and integers).
+pub(crate) unsafe trait Plain: Copy {}
+
+// SAFETY: integers are valid for every bit pattern.
+unsafe impl Plain for u32 {}
+// SAFETY: integers are valid for every bit pattern.
+unsafe impl Plain for i32 {}
+// SAFETY: repr(C) struct of integers (linux/if_xdp.h).
+unsafe impl Plain for libc::xdp_umem_reg {}
+// SAFETY: repr(C) struct of integers (linux/if_xdp.h).
+unsafe impl Plain for libc::xdp_mmap_offsets {}
+// SAFETY: repr(C) struct of integers (linux/if_xdp.h).
+unsafe impl Plain for libc::xdp_statistics {}
+// SAFETY: repr(C) struct of integers (linux/if_xdp.h).
+unsafe impl Plain for libc::xdp_options {}
+// SAFETY: repr(C) struct of integers (linux/if_xdp.h).
+unsafe impl Plain for libc::sockaddr_xdp {}
+// SAFETY: repr(C) struct of integers (linux/netlink.h).
+unsafe impl Plain for libc::sockaddr_nl {}
+// SAFETY: repr(C) struct of integers (linux/if_packet.h).
+unsafe impl Plain for libc::sockaddr_ll {}
+
+fn cvt(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret.unsigned_abs())
+    }
+}
+
+/// `socket(2)` with `SOCK_CLOEXEC`.
+pub(crate) fn socket(domain: libc::c_int, ty: libc::c_int, proto: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: socket() takes no pointers; the returned fd is fresh and owned by nobody else.
+    let fd = cvt(unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, proto) })?;
+    // SAFETY: fd was just returned by socket() and is not owned elsewhere.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `setsockopt(2)` with a plain value.
+pub(crate) fn setsockopt<T: Plain>(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    let len = socklen::<T>();
+    // SAFETY: value points to a live T of exactly len bytes, which the kernel only reads.
+    cvt(unsafe {
+        libc::setsockopt(fd.as_raw_fd(), level, name, (value as *const T).cast(), len)
+    })?;
+    Ok(())
+}
+
+/// `getsockopt(2)` into a plain value; returns the value and the length the kernel wrote.
+pub(crate) fn getsockopt<T: Plain>(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+) -> io::Result<(T, usize)> {
+    let mut value = MaybeUninit::<T>::zeroed();
+    let mut len = socklen::<T>();
+    // SAFETY: value is a writable buffer of len bytes; the kernel writes at most len bytes and
+    // updates len.
+    cvt(unsafe {
+        libc::getsockopt(fd.as_raw_fd(), level, name, value.as_mut_ptr().cast(), &mut len)
+    })?;
+    // SAFETY: the buffer was zeroed and T is Plain, so every bit pattern (zero or written by the
+    // kernel) is a valid T.
+    Ok((unsafe { value.assume_init() }, len as usize))
+}
+
+/// `bind(2)` to a plain socket address.
+pub(crate) fn bind<T: Plain>(fd: BorrowedFd<'_>, addr: &T) -> io::Result<()> {
+    // SAFETY: addr points to a live sockaddr of exactly the given length; the kernel only reads it.
+    cvt(unsafe { libc::bind(fd.as_raw_fd(), (addr as *const T).cast(), socklen::<T>()) })?;
+    Ok(())
+}
+
+/// `sendto(2)` of a buffer to a plain socket address (or connected, if `addr` is `None`).
+pub(crate) fn sendto<T: Plain>(
+    fd: BorrowedFd<'_>,
+    buf: &[u8],
+    flags: libc::c_int,
+    addr: Option<&T>,
+) -> io::Result<usize> {
+    let (ptr, len) = match addr {
+        Some(a) => ((a as *const T).cast::<libc::sockaddr>(), socklen::<T>()),
+        None => (std::ptr::null(), 0),
+    };
+    // SAFETY: buf is a live readable slice; ptr/len describe a live sockaddr or are null/0.
+    cvt_size(unsafe {
+        libc::sendto(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), flags, ptr, len)
+    })
+}
+
+/// `recv(2)` into a buffer.
+pub(crate) fn recv(fd: BorrowedFd<'_>, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
+    // SAFETY: buf is a live writable slice of buf.len() bytes.
+    cvt_size(unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), flags) })
+}
+
+/// Wakes the kernel side of an AF_XDP socket: `sendto(fd, NULL, 0, MSG_DONTWAIT)`.
+pub(crate) fn xsk_kick_tx(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: a zero-length send with null buffer and address is what AF_XDP documents for a
+    // TX wakeup; the kernel reads no memory.
+    cvt_size(unsafe {
+        libc::sendto(fd.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0)
+    })?;
+    Ok(())
+}
+
+/// Wakes the RX side of an AF_XDP socket (fill ring): `recvfrom(fd, NULL, 0, MSG_DONTWAIT)`.
+pub(crate) fn xsk_kick_rx(fd: BorrowedFd<'_>) -> io::Result<()> {
+    // SAFETY: a zero-length receive with null buffer and address; the kernel writes no memory.
+    cvt_size(unsafe {
+        libc::recvfrom(
+            fd.as_raw_fd(),
+            std::ptr::null_mut(),
+            0,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    })?;
+    Ok(())
+}
+
+/// `poll(2)` on one fd; returns the revents (0 on timeout). `None` waits forever.
+pub(crate) fn poll(fd: BorrowedFd<'_>, events: libc::c_short, timeout: Option<Duration>) -> io::Result<libc::c_short> {
+    let mut pfd = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    let ms = match timeout {
+        None => -1,
+        Some(d) => libc::c_int::try_from(d.as_millis()).unwrap_or(libc::c_int::MAX),
+    };
+    loop {
+        // SAFETY: pfd is one live pollfd, and nfds is 1.
+        match cvt(unsafe { libc::poll(&mut pfd, 1, ms) }) {
+            Ok(0) => return Ok(0),
+            Ok(_) => return Ok(pfd.revents),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// An anonymous or file-backed shared mapping, unmapped on drop.
+#[derive(Debug)]
+pub(crate) struct Mmap {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+impl Mmap {
+    /// Private anonymous memory, pre-faulted (UMEM).
+    pub(crate) fn anonymous(len: usize) -> io::Result<Self> {
+        Self::map(len, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE, -1, 0)
+    }
+
+    /// A shared mapping of `fd` at `offset` (AF_XDP rings).
+    pub(crate) fn shared(fd: BorrowedFd<'_>, len: usize, offset: u64) -> io::Result<Self> {
+        let off = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "mmap offset too large"))?;
+        Self::map(len, libc::MAP_SHARED | libc::MAP_POPULATE, fd.as_raw_fd(), off)
+    }
+
+    fn map(len: usize, flags: libc::c_int, fd: RawFd, off: libc::off_t) -> io::Result<Self> {
+        // SAFETY: a fresh mapping chosen by the kernel (addr NULL) cannot alias existing Rust
+        // memory; the result is checked against MAP_FAILED.
+        let ptr = unsafe {
+            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, fd, off)
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = std::ptr::NonNull::new(ptr.cast::<u8>())
+            .ok_or_else(|| io::Error::other("mmap returned NULL"))?;
+        Ok(Self { ptr, len })
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for Mmap {
+    fn drop(&mut self) {
+        // SAFETY: ptr/len describe a mapping this value created and nothing else unmaps; no
+        // references into it outlive self (owners borrow from self).
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+// SAFETY: the mapping is plain memory owned by this value; moving it between threads is fine.
+unsafe impl Send for Mmap {}
+
+/// `if_nametoindex(3)`; `None` when the interface does not exist (in the calling thread's netns).
+pub(crate) fn if_nametoindex(name: &str) -> Option<u32> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: c is a valid NUL-terminated string that outlives the call.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (idx != 0).then_some(idx)
+}
+
+/// `setns(2)` of the calling thread into the namespace referred to by `fd`.
+pub(crate) fn setns(fd: BorrowedFd<'_>, nstype: libc::c_int) -> io::Result<()> {
+    // SAFETY: setns takes an fd and a flag; it touches no memory of ours.
+    cvt(unsafe { libc::setns(fd.as_raw_fd(), nstype) })?;
+    Ok(())
+}
+
+/// `bpf(BPF_LINK_CREATE)` for an XDP program on an interface; returns the link fd.
+///
+/// A bpf_link (unlike the older netlink attachment) belongs to its fd: when the last fd closes,
+/// including when the process dies, the kernel detaches the program.
+pub(crate) fn bpf_link_create_xdp(prog_fd: BorrowedFd<'_>, ifindex: u32, flags: u32) -> io::Result<OwnedFd> {
+    /// The `link_create` member of `union bpf_attr` (linux/bpf.h), padded with zeroes, which
+    /// the kernel requires for the fields it knows and we do not set.
+    #[repr(C)]
+    struct LinkCreate {
+        prog_fd: u32,
+        target_ifindex: u32,
+        attach_type: u32,
+        flags: u32,
+        rest: [u64; 8],
+    }
+    const BPF_LINK_CREATE: libc::c_long = 28;
+    const BPF_XDP: u32 = 37;
+    let attr = LinkCreate {
+        prog_fd: u32::try_from(prog_fd.as_raw_fd())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "negative fd"))?,
+        target_ifindex: ifindex,
+        attach_type: BPF_XDP,
+        flags,
+        rest: [0; 8],
+    };
+    // SAFETY: attr is a live, fully initialised bpf_attr prefix of the size we pass; the kernel
+    // only reads it. The return value is checked before being wrapped.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_LINK_CREATE,
+            &attr as *const LinkCreate,
+            size_of::<LinkCreate>(),
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = RawFd::try_from(ret).map_err(|_| io::Error::other("bpf returned a bad fd"))?;
+    // SAFETY: fd was just returned by the kernel for us and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn socklen<T>() -> libc::socklen_t {
+    // Sizes of the option and address structs used here are tiny; this cannot truncate.
+    libc::socklen_t::try_from(size_of::<T>()).unwrap_or(libc::socklen_t::MAX)
+}

@@ -507,10 +507,14 @@ impl Steering {
         Ok(())
     }
 
-    /// Routes frames received on rx queue `queue` to the AF_XDP socket `fd` (bound to this
-    /// interface and queue). Replaces an earlier registration for the queue.
-    pub fn register_xsk(&mut self, queue: u32, fd: impl AsRawFd) -> Result<(), IoError> {
-        self.xsks.set(queue, fd, 0).map_err(map_err("xsks"))
+    /// Routes frames received on rx queue `queue` to an AF_XDP socket bound to this interface
+    /// and queue (an [`crate::xsk::XskSocket`], or any fd via `&OwnedFd`/`BorrowedFd`).
+    /// Replaces an earlier registration for the queue. The map holds its own reference: close
+    /// the socket only after [`Self::unregister_xsk`] or dropping the steering.
+    pub fn register_xsk(&mut self, queue: u32, socket: impl AsFd) -> Result<(), IoError> {
+        self.xsks
+            .set(queue, socket.as_fd().as_raw_fd(), 0)
+            .map_err(map_err("xsks"))
     }
 
     /// Stops redirecting queue `queue`: its frames go to the kernel again.

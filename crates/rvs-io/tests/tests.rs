@@ -1,0 +1,7 @@
+//! rvs-io integration tests. The network tests need root: they build their own network
+//! namespaces (removed on drop, also on failure), use only 198.18.0.0/15 and 2001:db8::/32,
+//! and print `SKIP ...` and pass when they cannot run.
+
+mod pkt;
+mod steering;
+mod util;

@@ -1,1 +1,5 @@
 //! Shared code of the rvs binaries (being written).
+
+pub mod lab;
+pub mod realserver;
+pub mod testsrv;

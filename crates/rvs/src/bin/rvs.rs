@@ -1,0 +1,387 @@
+//! `rvs`: the namespace lab, real-server preparation and test servers.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+
+use rvs::lab::demo::{DemoSpec, demo};
+use rvs::lab::topology::LabMode;
+use rvs::lab::{DirectorPolicy, LabSpec, down, status, tool, up};
+use rvs::realserver::{self, Mode, Options};
+use rvs::testsrv::{HttpServer, UdpServer};
+
+/// rvs: namespace lab, real-server preparation and test servers for rvs (LVS on XDP).
+#[derive(Debug, Parser)]
+#[command(name = "rvs", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Top,
+}
+
+#[derive(Debug, Subcommand)]
+enum Top {
+    /// A network-namespace lab: client, router, director (rvsd), three real servers.
+    #[command(subcommand)]
+    Lab(LabCmd),
+    /// Prepare this host as an LVS real server (VIP on lo, ARP hiding, TUN decapsulation).
+    #[command(subcommand)]
+    Realserver(RealServerCmd),
+    /// Test servers that answer with their name.
+    #[command(subcommand)]
+    Testsrv(TestSrvCmd),
+}
+
+#[derive(Debug, Args)]
+struct LabName {
+    /// Lab name: namespaces are rvs-<NAME>-*, runtime files /run/rvs/<NAME>*.
+    #[arg(long, default_value = "lab")]
+    name: String,
+}
+
+#[derive(Debug, Args)]
+struct DirectorArgs {
+    /// rvsd's XDP attach mode.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "native", "skb"])]
+    xdp_mode: String,
+    /// rvsd binary (default: next to rvs, else PATH).
+    #[arg(long)]
+    rvsd: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum LabCmd {
+    /// Build the lab, prepare and start the real servers, start rvsd and configure the VIP.
+    Up {
+        #[command(flatten)]
+        name: LabName,
+        /// Forwarding method.
+        #[arg(long)]
+        mode: LabMode,
+        /// Scheduler of the virtual services.
+        #[arg(long, default_value = "wlc")]
+        scheduler: String,
+        /// Weights of rs1,rs2,rs3.
+        #[arg(long, default_value = "1,1,1", value_delimiter = ',')]
+        weights: Vec<u32>,
+        /// Also configure the IPv6 services on [2001:db8::100] (the topology is always dual-stack).
+        #[arg(long)]
+        ipv6: bool,
+        #[command(flatten)]
+        director: DirectorArgs,
+        /// Build and verify the topology without starting rvsd.
+        #[arg(long)]
+        no_director: bool,
+    },
+    /// Stop the lab's processes and delete its namespaces (idempotent).
+    Down {
+        #[command(flatten)]
+        name: LabName,
+    },
+    /// Show the lab's namespaces, processes and (with rvsd) services and counters.
+    Status {
+        #[command(flatten)]
+        name: LabName,
+    },
+    /// For each mode and scheduler: lab up, requests through the VIP, distribution verdict, lab down.
+    Demo {
+        #[command(flatten)]
+        name: LabName,
+        /// Requests per burst (rounded up to a multiple of 6).
+        #[arg(long, default_value_t = 60)]
+        requests: u32,
+        /// Forwarding methods.
+        #[arg(long, default_value = "nat,dr,tun", value_delimiter = ',')]
+        modes: Vec<LabMode>,
+        /// Schedulers.
+        #[arg(long, default_value = "rr,wrr,wlc,sh", value_delimiter = ',')]
+        schedulers: Vec<String>,
+        /// Also send the traffic to the IPv6 VIP.
+        #[arg(long)]
+        ipv6: bool,
+        #[command(flatten)]
+        director: DirectorArgs,
+    },
+    /// Probes the lab runs inside its namespaces (internal).
+    #[command(subcommand, hide = true)]
+    Tool(ToolCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum ToolCmd {
+    /// Prints `reachable` if ADDR answers TCP (connection or RST), else `unreachable`.
+    Reach {
+        addr: IpAddr,
+        #[arg(long, default_value_t = 9)]
+        port: u16,
+        #[arg(long, default_value_t = 1)]
+        tries: u32,
+    },
+    /// Resolves TARGET and prints, as JSON, who answered ARP/ND for it.
+    NeighProbe {
+        #[arg(long)]
+        target: IpAddr,
+        #[arg(long, default_value_t = 1200)]
+        watch_ms: u64,
+    },
+    /// Sends UDP datagrams and prints the replies, one per line.
+    Udp {
+        #[arg(long)]
+        server: SocketAddr,
+        #[arg(long)]
+        bind: Option<IpAddr>,
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+    },
+    /// Sends a UDP query to VIP encapsulated (IPIP / IP6IP6) to RIP; prints the direct reply.
+    TunProbe {
+        #[arg(long)]
+        rip: IpAddr,
+        #[arg(long)]
+        vip: IpAddr,
+        #[arg(long)]
+        src: IpAddr,
+        #[arg(long, default_value_t = 53)]
+        port: u16,
+        #[arg(long, default_value = "tun-probe")]
+        payload: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RealServerArgs {
+    /// A VIP (IPv4 or IPv6); repeat for several.
+    #[arg(long = "vip", required_unless_present = "undo")]
+    vips: Vec<IpAddr>,
+    /// Revert exactly what an earlier run recorded.
+    #[arg(long)]
+    undo: bool,
+    /// State file (default /run/rvs/realserver-<mode>-net<netns inode>.json).
+    #[arg(long)]
+    state: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum RealServerCmd {
+    /// Direct routing: VIP on lo as /32 (/128), arp_ignore=1 and arp_announce=2.
+    Dr {
+        #[command(flatten)]
+        args: RealServerArgs,
+    },
+    /// IP tunnelling: as dr, plus decapsulation (kernel tunl0/ip6tnl0 if present, else rvs's XDP
+    /// program, held by this process in the foreground: run it as a service).
+    Tun {
+        #[command(flatten)]
+        args: RealServerArgs,
+        /// Interface(s) for the XDP program (default: every non-loopback interface that is up).
+        #[arg(long = "interface")]
+        interfaces: Vec<String>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct TestSrvArgs {
+    /// Address to listen on, e.g. [::]:80 (IPv4 and IPv6) or 198.18.0.100:53; repeatable.
+    #[arg(long = "listen", required = true)]
+    listen: Vec<SocketAddr>,
+    /// The name to answer with.
+    #[arg(long)]
+    name: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum TestSrvCmd {
+    /// HTTP/1.1: every request → body `NAME\n`; GET /stream?seconds=N streams a line per 100 ms.
+    Http(TestSrvArgs),
+    /// UDP: every datagram → `NAME <payload>`.
+    Udp(TestSrvArgs),
+}
+
+fn lab_spec(name: String, mode: LabMode, director: DirectorArgs) -> Result<LabSpec> {
+    let mut spec = LabSpec::new(mode)?;
+    spec.name = name;
+    spec.xdp_mode = director.xdp_mode;
+    spec.rvsd = director.rvsd;
+    Ok(spec)
+}
+
+fn run_lab(cmd: LabCmd) -> Result<()> {
+    match cmd {
+        LabCmd::Up {
+            name,
+            mode,
+            scheduler,
+            weights,
+            ipv6,
+            director,
+            no_director,
+        } => {
+            let mut spec = lab_spec(name.name, mode, director)?;
+            spec.scheduler = scheduler;
+            spec.weights = weights;
+            spec.ipv6 = ipv6;
+            if no_director {
+                spec.director = DirectorPolicy::Skip;
+            }
+            up(&spec)?;
+        }
+        LabCmd::Down { name } => {
+            let report = down(&name.name)?;
+            for s in &report.stopped {
+                println!("stopped {s}");
+            }
+            for n in &report.namespaces {
+                println!("deleted netns {n}");
+            }
+            for w in &report.warnings {
+                eprintln!("warning: {w}");
+            }
+            println!("lab `{}` is down", name.name);
+        }
+        LabCmd::Status { name } => {
+            status(&name.name)?;
+        }
+        LabCmd::Demo {
+            name,
+            requests,
+            modes,
+            schedulers,
+            ipv6,
+            director,
+        } => {
+            let base = lab_spec(name.name, LabMode::Nat, director)?;
+            demo(&DemoSpec {
+                requests,
+                modes,
+                schedulers,
+                ipv6,
+                base,
+            })?;
+        }
+        LabCmd::Tool(t) => run_tool(t)?,
+    }
+    Ok(())
+}
+
+fn run_tool(t: ToolCmd) -> Result<()> {
+    match t {
+        ToolCmd::Reach { addr, port, tries } => {
+            let ok = (0..tries.max(1)).any(|_| tool::reach(addr, port, Duration::from_secs(2)));
+            println!("{}", if ok { "reachable" } else { "unreachable" });
+        }
+        ToolCmd::NeighProbe { target, watch_ms } => {
+            let probe = tool::neigh_probe(target, Duration::from_millis(watch_ms))?;
+            println!("{}", serde_json::to_string(&probe)?);
+        }
+        ToolCmd::Udp {
+            server,
+            bind,
+            count,
+            timeout_ms,
+        } => {
+            for reply in tool::udp_query(server, bind, count, Duration::from_millis(timeout_ms))? {
+                println!("{reply}");
+            }
+        }
+        ToolCmd::TunProbe {
+            rip,
+            vip,
+            src,
+            port,
+            payload,
+        } => match tool::tun_probe(rip, vip, src, port, &payload, Duration::from_secs(1))? {
+            Some(reply) => println!("{reply}"),
+            None => bail!("no reply from {vip} via {rip}"),
+        },
+    }
+    Ok(())
+}
+
+fn run_realserver(cmd: RealServerCmd) -> Result<()> {
+    let (mode, args, interfaces) = match cmd {
+        RealServerCmd::Dr { args } => (Mode::Dr, args, Vec::new()),
+        RealServerCmd::Tun { args, interfaces } => (Mode::Tun, args, interfaces),
+    };
+    if args.undo {
+        let undone = realserver::undo(mode, args.state.as_deref())?;
+        for c in &undone.changes {
+            println!("{c}");
+        }
+        for n in &undone.notes {
+            println!("note: {n}");
+        }
+        return Ok(());
+    }
+    let prepared = realserver::prepare(&Options {
+        mode,
+        vips: args.vips,
+        interfaces,
+        state_path: args.state,
+    })?;
+    for c in &prepared.changes {
+        println!("{c}");
+    }
+    for n in &prepared.notes {
+        println!("note: {n}");
+    }
+    if prepared.changes.is_empty() {
+        println!("already prepared");
+    }
+    println!("state: {}", prepared.state_path.display());
+    if let Some(hold) = prepared.hold {
+        println!(
+            "holding XDP decapsulation on {}; stop with SIGTERM, then `rvs realserver tun --undo`",
+            hold.interfaces().join(", ")
+        );
+        // The program stays attached as long as this process lives (bpf_link owned here).
+        loop {
+            std::thread::park();
+        }
+    }
+    Ok(())
+}
+
+fn run_testsrv(cmd: TestSrvCmd) -> Result<()> {
+    match cmd {
+        TestSrvCmd::Http(a) => {
+            let srv = HttpServer::bind(&a.listen, &a.name)?;
+            eprintln!(
+                "rvs testsrv http `{}` listening on {:?}",
+                a.name,
+                srv.local_addrs()
+            );
+            srv.run().context("http server")?;
+        }
+        TestSrvCmd::Udp(a) => {
+            let srv = UdpServer::bind(&a.listen, &a.name)?;
+            eprintln!(
+                "rvs testsrv udp `{}` listening on {:?}",
+                a.name,
+                srv.local_addrs()
+            );
+            srv.run().context("udp server")?;
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Top::Lab(c) => run_lab(c),
+        Top::Realserver(c) => run_realserver(c),
+        Top::Testsrv(c) => run_testsrv(c),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rvs: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

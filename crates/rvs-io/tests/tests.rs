@@ -2,6 +2,8 @@
 //! namespaces (removed on drop, also on failure), use only 198.18.0.0/15 and 2001:db8::/32,
 //! and print `SKIP ...` and pass when they cannot run.
 
+mod detach;
 mod pkt;
 mod steering;
+mod tun_decap;
 mod util;

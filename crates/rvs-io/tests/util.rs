@@ -69,16 +69,6 @@ impl Netns {
         ip(&v)
     }
 
-    /// `ip netns exec NAME CMD ARGS`, returning whether it succeeded.
-    pub(crate) fn exec_ok(&self, cmd: &str, args: &[&str]) -> bool {
-        Command::new("ip")
-            .args(["netns", "exec", &self.name, cmd])
-            .args(args)
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    }
-
     /// Runs `f` on this thread inside the namespace.
     pub(crate) fn run<T>(&self, f: impl FnOnce() -> T) -> T {
         netns::run_in(&self.name, f).expect("enter netns")

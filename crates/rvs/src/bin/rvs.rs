@@ -13,6 +13,7 @@ use rvs::lab::topology::LabMode;
 use rvs::lab::{DirectorPolicy, LabSpec, down, status, tool, up};
 use rvs::realserver::{self, Mode, Options};
 use rvs::testsrv::{HttpServer, UdpServer};
+use rvs_io::xdp::XdpMode;
 
 /// rvs: namespace lab, real-server preparation and test servers for rvs (LVS on XDP).
 #[derive(Debug, Parser)]
@@ -181,6 +182,9 @@ enum RealServerCmd {
         /// Interface(s) for the XDP program (default: every non-loopback interface that is up).
         #[arg(long = "interface")]
         interfaces: Vec<String>,
+        /// How to attach the XDP program.
+        #[arg(long, default_value = "auto", value_parser = ["auto", "native", "skb"])]
+        xdp_mode: String,
     },
 }
 
@@ -303,9 +307,20 @@ fn run_tool(t: ToolCmd) -> Result<()> {
 }
 
 fn run_realserver(cmd: RealServerCmd) -> Result<()> {
-    let (mode, args, interfaces) = match cmd {
-        RealServerCmd::Dr { args } => (Mode::Dr, args, Vec::new()),
-        RealServerCmd::Tun { args, interfaces } => (Mode::Tun, args, interfaces),
+    let (mode, args, interfaces, xdp_mode) = match cmd {
+        RealServerCmd::Dr { args } => (Mode::Dr, args, Vec::new(), XdpMode::Auto),
+        RealServerCmd::Tun {
+            args,
+            interfaces,
+            xdp_mode,
+        } => {
+            let xdp_mode = match xdp_mode.as_str() {
+                "native" => XdpMode::Native,
+                "skb" => XdpMode::Skb,
+                _ => XdpMode::Auto,
+            };
+            (Mode::Tun, args, interfaces, xdp_mode)
+        }
     };
     if args.undo {
         let undone = realserver::undo(mode, args.state.as_deref())?;
@@ -322,6 +337,7 @@ fn run_realserver(cmd: RealServerCmd) -> Result<()> {
         vips: args.vips,
         interfaces,
         state_path: args.state,
+        xdp_mode,
     })?;
     for c in &prepared.changes {
         println!("{c}");

@@ -1,8 +1,16 @@
 //! TUN decapsulation on a real server: the kernel's fallback tunnel devices where the `ipip` /
 //! `ip6_tunnel` modules exist, rvs's XDP program (`rvs_io::xdp::TunDecap`) where they do not.
+//!
+//! The XDP program is attached through a bpf_link owned by this process: it stays attached
+//! exactly as long as the process lives (even SIGKILL detaches it), so `rvs realserver tun` stays
+//! in the foreground. Pinning the link in bpffs instead would outlive crashes and need bpffs
+//! mounted and a separate detach path; a foreground holder under a service manager is simpler and
+//! cannot leave a stale program behind.
 
 use std::fmt;
 use std::net::IpAddr;
+
+use rvs_io::xdp::{TunDecap, XdpMode};
 
 use super::RealServerError;
 use super::os::Link;
@@ -31,15 +39,17 @@ pub(crate) fn kernel_devices(links: &[Link], vips: &[IpAddr]) -> Option<Vec<Stri
     Some(devices)
 }
 
-/// The attached XDP decapsulation program; detached when dropped or when the process exits.
+/// The attached XDP decapsulation programs (one per interface); detached when dropped or when
+/// the process exits (bpf_link).
 pub struct XdpDecap {
+    programs: Vec<TunDecap>,
     interfaces: Vec<String>,
 }
 
 impl fmt::Debug for XdpDecap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("XdpDecap")
-            .field("interfaces", &self.interfaces)
+            .field("programs", &self.programs)
             .finish()
     }
 }
@@ -49,21 +59,36 @@ impl XdpDecap {
     pub fn interfaces(&self) -> &[String] {
         &self.interfaces
     }
+
+    /// Packets decapsulated so far (IPv4 inner, IPv6 inner), summed over interfaces.
+    pub fn decapsulated(&self) -> (u64, u64) {
+        self.programs
+            .iter()
+            .filter_map(|p| p.counters().ok())
+            .fold((0, 0), |(a, b), c| (a + c.decap_v4, b + c.decap_v6))
+    }
 }
 
-/// Attaches the XDP decapsulation program to `interfaces` and configures `vips`.
-///
-/// Waiting for `rvs_io::xdp::TunDecap`: until it lands this reports
-/// [`RealServerError::DecapUnavailable`].
+/// Attaches rvs-io's XDP decapsulation program to each of `interfaces` and configures `vips`.
+/// The valid outer destinations are this namespace's addresses at attach time.
 pub(crate) fn attach_xdp(
     interfaces: &[String],
     vips: &[IpAddr],
+    mode: XdpMode,
 ) -> Result<XdpDecap, RealServerError> {
-    let _ = (interfaces, vips);
-    Err(RealServerError::DecapUnavailable(
-        "this kernel has no ipip/ip6_tunnel device and rvs-io's XDP TunDecap is not built in yet"
-            .into(),
-    ))
+    let mut programs = Vec::new();
+    for dev in interfaces {
+        let mut p = TunDecap::attach(dev, mode).map_err(|e| RealServerError::Xdp(e.to_string()))?;
+        for vip in vips {
+            p.add_vip(*vip)
+                .map_err(|e| RealServerError::Xdp(e.to_string()))?;
+        }
+        programs.push(p);
+    }
+    Ok(XdpDecap {
+        programs,
+        interfaces: interfaces.to_vec(),
+    })
 }
 
 #[cfg(test)]

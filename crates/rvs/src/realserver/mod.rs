@@ -37,6 +37,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use rvs_io::xdp::XdpMode;
+
 use crate::lab::process::ProcessId;
 
 /// Directory of the default state files.
@@ -77,17 +79,6 @@ pub enum RealServerError {
         #[source]
         source: io::Error,
     },
-    /// An iproute2 command failed.
-    #[error("`{cmd}` failed: {stderr}")]
-    Command {
-        /// The command line.
-        cmd: String,
-        /// Its error output.
-        stderr: String,
-    },
-    /// Output of a tool could not be parsed.
-    #[error("cannot parse {0}")]
-    Parse(String),
     /// The state file is not valid JSON of the expected shape.
     #[error("state file {path}: {source}")]
     State {
@@ -121,6 +112,9 @@ pub enum RealServerError {
     /// Attaching or configuring the XDP program failed.
     #[error("XDP decapsulation: {0}")]
     Xdp(String),
+    /// Netlink, sysctl or namespace access failed.
+    #[error(transparent)]
+    Io(#[from] rvs_io::IoError),
 }
 
 /// What to prepare.
@@ -134,6 +128,8 @@ pub struct Options {
     pub interfaces: Vec<String>,
     /// State file (None = [`default_state_path`]).
     pub state_path: Option<PathBuf>,
+    /// TUN: how to attach the XDP program.
+    pub xdp_mode: XdpMode,
 }
 
 /// Result of [`prepare`].
@@ -374,7 +370,7 @@ fn prepare_decap(
         holder,
     });
     rec.save()?;
-    let decap = match decap::attach_xdp(&interfaces, &vips) {
+    let decap = match decap::attach_xdp(&interfaces, &vips, opts.xdp_mode) {
         Ok(d) => d,
         Err(e) => {
             // Nothing is attached: forget the holder; the other changes stay recorded for --undo.

@@ -1,0 +1,415 @@
+//! The per-packet path for TCP, UDP and SCTP: connection lookup in both directions, the rules
+//! for opening a connection, scheduling (plain and persistent), the state machine and counters.
+//! What happens to the bytes afterwards is in `xmit.rs`.
+
+use rvs_api::{ForwardMethod, ServiceKey};
+use rvs_wire::PacketBuf;
+
+use crate::conn::{Conn, ConnIdx, InKey, NIL, OutKey, TICK_MS, flags};
+use crate::dest::{DestId, DestList, ServiceId};
+use crate::engine::{DropReason, Engine, Family, INITIAL_TIMEOUT_MS, Verdict};
+use crate::l2::IfaceId;
+use crate::sched::SchedInput;
+use crate::state::{Direction, SctpEvent, sctp, sctp_transition, tcp, tcp_is_active, tcp_transition};
+
+pub(crate) const IPPROTO_TCP: u8 = 6;
+pub(crate) const IPPROTO_UDP: u8 = 17;
+pub(crate) const IPPROTO_SCTP: u8 = 132;
+
+const TH_FIN: u8 = 0x01;
+const TH_SYN: u8 = 0x02;
+const TH_RST: u8 = 0x04;
+const TH_ACK: u8 = 0x10;
+
+/// The fields of one TCP/UDP/SCTP packet the flow logic needs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Flow<A> {
+    pub proto: u8,
+    pub saddr: A,
+    pub daddr: A,
+    pub sport: u16,
+    pub dport: u16,
+    /// TCP flags byte (0 for other protocols).
+    pub tcp_flags: u8,
+    /// SCTP event of the packet (Data for other protocols).
+    pub sctp_event: SctpEvent,
+    /// IP datagram length (what the counters count).
+    pub ip_len: usize,
+    /// Offset of the IP header in the frame.
+    pub l3: usize,
+    /// Offset of the transport header in the frame.
+    pub l4: usize,
+    /// Interface the packet arrived on (ICMP errors go back there).
+    pub ingress: IfaceId,
+}
+
+impl<A> Flow<A> {
+    /// `th->syn && !th->ack && !th->fin && !th->rst` — a packet that may open a new connection
+    /// in IPVS's `is_new_conn` sense (SCTP: an INIT).
+    fn is_new_conn(&self) -> bool {
+        match self.proto {
+            IPPROTO_TCP => self.tcp_flags & (TH_SYN | TH_ACK | TH_FIN | TH_RST) == TH_SYN,
+            IPPROTO_SCTP => self.sctp_event == SctpEvent::Init,
+            _ => false,
+        }
+    }
+}
+
+enum InCheck {
+    Use,
+    Drop(DropReason),
+    Reschedule,
+}
+
+impl Engine {
+    /// Handles a TCP/UDP/SCTP packet. `mark` is the packet's firewall mark (0 if none).
+    pub(crate) fn handle_flow<A: Family>(
+        &mut self,
+        ingress: IfaceId,
+        mark: u32,
+        pkt: &mut PacketBuf<'_>,
+        f: &Flow<A>,
+    ) -> Verdict {
+        let ik = InKey { proto: f.proto, caddr: f.saddr, cport: f.sport, vaddr: f.daddr, vport: f.dport };
+        if let Some(idx) = A::conns(self).lookup_in(&ik) {
+            match self.check_in::<A>(idx, f) {
+                InCheck::Use => return self.forward_in::<A>(idx, pkt, f),
+                InCheck::Drop(r) => return self.drop(r),
+                InCheck::Reschedule => {}
+            }
+        }
+        let ok = OutKey { proto: f.proto, daddr: f.saddr, dport: f.sport, caddr: f.daddr, cport: f.dport };
+        if let Some(idx) = A::conns(self).lookup_out(&ok) {
+            if !A::conns(self).get(idx).expired(self.tick) {
+                return self.forward_out::<A>(idx, pkt, f);
+            }
+            self.expire_conn::<A>(idx);
+        }
+        self.new_conn::<A>(ingress, mark, pkt, f)
+    }
+
+    /// Decides whether an existing client-side entry carries this packet (spec §4.6).
+    fn check_in<A: Family>(&mut self, idx: ConnIdx, f: &Flow<A>) -> InCheck {
+        let c = *A::conns(self).get(idx);
+        if c.expired(self.tick) {
+            // Not swept yet: the packet is treated exactly as after the timer fired.
+            self.expire_conn::<A>(idx);
+            return InCheck::Reschedule;
+        }
+        let (available, weight) =
+            self.dests.get(c.dest).map_or((false, 0), |d| (d.available, d.weight));
+        let new = f.is_new_conn();
+        if !available {
+            if self.sysctl.expire_nodest_conn {
+                self.delete_conn::<A>(idx);
+                return InCheck::Reschedule;
+            }
+            return InCheck::Drop(DropReason::DestUnavailable);
+        }
+        if new && c.control == NIL && self.sysctl.conn_reuse_mode != 0 {
+            let reuse = match c.proto {
+                IPPROTO_TCP => {
+                    c.state == tcp::TIME_WAIT
+                        || c.state == tcp::CLOSE
+                        || (self.sysctl.conn_reuse_mode & 2 != 0
+                            && c.state == tcp::FIN_WAIT
+                            && c.flags & flags::NOOUTPUT != 0)
+                }
+                IPPROTO_SCTP => c.state == sctp::CLOSED,
+                _ => false,
+            };
+            if reuse {
+                self.delete_conn::<A>(idx);
+                return InCheck::Reschedule;
+            }
+        }
+        if new && weight == 0 && self.sysctl.expire_nodest_conn {
+            self.delete_conn::<A>(idx);
+            return InCheck::Reschedule;
+        }
+        InCheck::Use
+    }
+
+    /// A packet with no entry: open a connection if a service takes it (spec §4.1).
+    fn new_conn<A: Family>(
+        &mut self,
+        ingress: IfaceId,
+        mark: u32,
+        pkt: &mut PacketBuf<'_>,
+        f: &Flow<A>,
+    ) -> Verdict {
+        let Some(sid) = self.services.lookup(mark, f.proto, f.daddr.to_ip(), f.dport) else {
+            return Verdict::Pass;
+        };
+        let may_open = match f.proto {
+            IPPROTO_TCP => {
+                f.tcp_flags & TH_RST == 0 && (f.tcp_flags & TH_SYN != 0 || self.sysctl.sloppy_tcp)
+            }
+            IPPROTO_SCTP => {
+                f.sctp_event != SctpEvent::Abort
+                    && (f.sctp_event == SctpEvent::Init || self.sysctl.sloppy_sctp)
+            }
+            _ => true,
+        };
+        // FTP data connections (source port 20) belong to the FTP helper, never the scheduler.
+        if !may_open || (f.proto == IPPROTO_TCP && f.sport == 20) {
+            return self.drop(DropReason::NoConnection);
+        }
+        let Some(svc) = self.services.get(sid) else { return Verdict::Pass };
+        let fwmark = matches!(svc.spec.key, ServiceKey::Fwmark { .. });
+        let svc_port = svc.spec.key.port();
+        let persistent = svc.is_persistent();
+        let one_packet = svc.is_one_packet() && f.proto == IPPROTO_UDP;
+        if !persistent && !fwmark && f.dport != svc_port {
+            // Reached through the FTP or port-0 fallback without persistence: ip_vs_leave.
+            return self.leave::<A>(ingress, pkt, f, svc_port == 21);
+        }
+
+        let (dest, template) = if persistent {
+            match self.sched_persist::<A>(sid, mark, f) {
+                Some(x) => x,
+                None => return self.leave::<A>(ingress, pkt, f, false),
+            }
+        } else {
+            match self.sched_plain(sid, f) {
+                Some(d) => (d, NIL),
+                None => return self.leave::<A>(ingress, pkt, f, false),
+            }
+        };
+        let Some(d) = self.dests.get(dest) else { return self.drop(DropReason::NoDestination) };
+        let dport = if template != NIL {
+            if f.dport == svc_port && d.port != 0 { d.port } else { f.dport }
+        } else if d.port != 0 {
+            d.port
+        } else {
+            f.dport
+        };
+        let daddr = A::from_ip(d.addr).unwrap_or(A::UNSPECIFIED);
+        let fwd = d.fwd_method();
+        let mut cflags = flags::INACTIVE | fwd.code() as u16;
+        if fwd != ForwardMethod::Masq {
+            cflags |= flags::NOOUTPUT;
+        }
+        let service = d.service;
+        self.count_new_conn(dest, service);
+        let expires = self.ticks_from_now(INITIAL_TIMEOUT_MS);
+        let mut conn =
+            Conn::new(f.proto, f.saddr, f.sport, f.daddr, f.dport, daddr, dport, dest, cflags, expires);
+        conn.control = template;
+        if template != NIL {
+            let timeout_ms = self.services.get(sid).map_or(0, |s| u64::from(s.spec.timeout) * 1000);
+            let t_exp = self.ticks_from_now(timeout_ms);
+            let t = A::conns_mut(self).get_mut(template);
+            t.aux += 1;
+            t.expires = t_exp;
+        }
+        if one_packet {
+            // One-packet scheduling: the connection is used for this datagram and never stored.
+            conn.flags |= flags::ONE_PACKET;
+            self.bind_dest(dest, conn.flags);
+            let v = self.forward_conn::<A>(&mut conn, Direction::Input, pkt, f);
+            self.unbind_dest(dest, conn.flags);
+            if template != NIL && A::conns(self).is_live(template) {
+                let t = A::conns_mut(self).get_mut(template);
+                t.aux = t.aux.saturating_sub(1);
+            }
+            return v;
+        }
+        self.bind_dest(dest, conn.flags);
+        let idx = A::conns_mut(self).insert(conn, fwd == ForwardMethod::Masq);
+        self.forward_in::<A>(idx, pkt, f)
+    }
+
+    fn count_new_conn(&mut self, dest: DestId, service: ServiceId) {
+        self.stats.conn();
+        if let Some(d) = self.dests.get_mut(dest) {
+            d.stats.conn();
+        }
+        if let Some(s) = self.services.get_mut(service) {
+            s.stats.conn();
+        }
+    }
+
+    fn sched_input<A: Family>(&mut self, f: &Flow<A>) -> SchedInput {
+        SchedInput {
+            caddr: f.saddr.to_ip(),
+            cport: f.sport,
+            daddr: f.daddr.to_ip(),
+            now_ms: self.now_ms,
+            random: self.next_random(),
+        }
+    }
+
+    fn sched_plain<A: Family>(&mut self, sid: ServiceId, f: &Flow<A>) -> Option<DestId> {
+        let input = self.sched_input(f);
+        let svc = self.services.get_mut(sid)?;
+        svc.sched.schedule(DestList::new(&svc.dests, &self.dests), &input)
+    }
+
+    /// Persistent scheduling (`ip_vs_sched_persist`, spec §4.5): find or create the client
+    /// network's template and return its real server and index.
+    fn sched_persist<A: Family>(
+        &mut self,
+        sid: ServiceId,
+        mark: u32,
+        f: &Flow<A>,
+    ) -> Option<(DestId, ConnIdx)> {
+        let svc = self.services.get(sid)?;
+        let svc_port = svc.spec.key.port();
+        let timeout_ms = u64::from(svc.spec.timeout) * 1000;
+        let snet = f.saddr.masked(&svc.spec.netmask);
+        let fwmark = matches!(svc.spec.key, ServiceKey::Fwmark { .. });
+        let (tproto, tvaddr, tvport) = if fwmark {
+            let mark = match svc.spec.key {
+                ServiceKey::Fwmark { mark: m, .. } => m,
+                ServiceKey::Addr { .. } => mark,
+            };
+            (0, A::from_mark(mark), 0)
+        } else if svc_port == 0 || svc_port == 21 || f.dport != svc_port {
+            (f.proto, f.daddr, 0)
+        } else {
+            (f.proto, f.daddr, f.dport)
+        };
+        let tkey = InKey { proto: tproto, caddr: snet, cport: 0, vaddr: tvaddr, vport: tvport };
+
+        if let Some(t) = A::conns(self).lookup_template(&tkey) {
+            let tc = *A::conns(self).get(t);
+            let usable = !tc.expired(self.tick)
+                && self.dests.get(tc.dest).is_some_and(|d| {
+                    d.available && !(d.weight == 0 && self.sysctl.expire_quiescent_template)
+                });
+            if usable {
+                return Some((tc.dest, t));
+            }
+            if tc.expired(self.tick) && tc.aux == 0 {
+                self.expire_conn::<A>(t);
+            } else {
+                // Invalidate: move it where no packet's key can reach it; it expires on its own.
+                A::conns_mut(self).rekey(t, 0, 0xffff, 0xffff);
+            }
+        }
+
+        let dest = self.sched_plain(sid, f)?;
+        let d = self.dests.get(dest)?;
+        let tdport = if !fwmark && svc_port != 0 && svc_port != 21 && f.dport == svc_port {
+            d.port
+        } else {
+            0
+        };
+        let daddr = A::from_ip(d.addr).unwrap_or(A::UNSPECIFIED);
+        let tflags = flags::TEMPLATE | d.fwd_method().code() as u16;
+        let expires = self.ticks_from_now(timeout_ms);
+        let tconn = Conn::new(tproto, snet, 0, tvaddr, tvport, daddr, tdport, dest, tflags, expires);
+        self.bind_dest(dest, tflags);
+        let t = A::conns_mut(self).insert(tconn, false);
+        Some((dest, t))
+    }
+
+    /// Client → server packet on entry `idx`.
+    fn forward_in<A: Family>(&mut self, idx: ConnIdx, pkt: &mut PacketBuf<'_>, f: &Flow<A>) -> Verdict {
+        let mut c = *A::conns(self).get(idx);
+        let dir = if c.flags & flags::NOOUTPUT != 0 { Direction::InputOnly } else { Direction::Input };
+        let v = self.forward_conn::<A>(&mut c, dir, pkt, f);
+        *A::conns_mut(self).get_mut(idx) = c;
+        v
+    }
+
+    /// Server → client packet (NAT reply) on entry `idx`.
+    fn forward_out<A: Family>(&mut self, idx: ConnIdx, pkt: &mut PacketBuf<'_>, f: &Flow<A>) -> Verdict {
+        let mut c = *A::conns(self).get(idx);
+        let v = self.forward_conn::<A>(&mut c, Direction::Output, pkt, f);
+        *A::conns_mut(self).get_mut(idx) = c;
+        v
+    }
+
+    /// State transition, counters and rewrite for one packet of connection `c`.
+    fn forward_conn<A: Family>(
+        &mut self,
+        c: &mut Conn<A>,
+        dir: Direction,
+        pkt: &mut PacketBuf<'_>,
+        f: &Flow<A>,
+    ) -> Verdict {
+        self.set_state(c, dir, f);
+        let service = self.dests.get(c.dest).map(|d| d.service);
+        if let Some(d) = self.dests.get_mut(c.dest) {
+            match dir {
+                Direction::Output => d.stats.outbound(f.ip_len),
+                _ => d.stats.inbound(f.ip_len),
+            }
+        }
+        if let Some(s) = service.and_then(|s| self.services.get_mut(s)) {
+            match dir {
+                Direction::Output => s.stats.outbound(f.ip_len),
+                _ => s.stats.inbound(f.ip_len),
+            }
+        }
+        match dir {
+            Direction::Output => {
+                self.stats.outbound(f.ip_len);
+                self.xmit_out::<A>(c, pkt, f)
+            }
+            _ => {
+                c.aux = c.aux.wrapping_add(1);
+                self.stats.inbound(f.ip_len);
+                self.xmit_in::<A>(c, pkt, f)
+            }
+        }
+    }
+
+    /// Runs the protocol state machine, moves the connection between the active and inactive
+    /// counts, marks its template ASSURED and re-arms its timer.
+    fn set_state<A: Family>(&mut self, c: &mut Conn<A>, dir: Direction, f: &Flow<A>) {
+        let timeout_s = match c.proto {
+            IPPROTO_TCP => {
+                let new = tcp_transition(c.state, dir, f.tcp_flags, self.sysctl.secure_tcp_table());
+                if new != c.state {
+                    self.update_activity(c, tcp_is_active(new));
+                    if new == tcp::ESTABLISHED {
+                        self.assure_template::<A>(c.control);
+                    }
+                    c.state = new;
+                }
+                self.timeouts.tcp[c.state as usize]
+            }
+            IPPROTO_SCTP => {
+                let new = sctp_transition(c.state, dir, f.sctp_event);
+                if new != c.state {
+                    self.update_activity(c, new == sctp::ESTABLISHED);
+                    if new == sctp::ESTABLISHED {
+                        self.assure_template::<A>(c.control);
+                    }
+                    c.state = new;
+                }
+                self.timeouts.sctp[c.state as usize]
+            }
+            _ => {
+                if dir == Direction::Output {
+                    self.assure_template::<A>(c.control);
+                }
+                self.timeouts.udp
+            }
+        };
+        c.expires = self.tick.wrapping_add((u64::from(timeout_s) * 1000 / TICK_MS) as u32);
+    }
+
+    fn update_activity<A>(&mut self, c: &mut Conn<A>, active: bool) {
+        let inactive = c.flags & flags::INACTIVE != 0;
+        let Some(d) = self.dests.get_mut(c.dest) else { return };
+        if !inactive && !active {
+            d.activeconns = d.activeconns.saturating_sub(1);
+            d.inactconns += 1;
+            c.flags |= flags::INACTIVE;
+        } else if inactive && active {
+            d.activeconns += 1;
+            d.inactconns = d.inactconns.saturating_sub(1);
+            c.flags &= !flags::INACTIVE;
+        }
+    }
+
+    fn assure_template<A: Family>(&mut self, t: ConnIdx) {
+        if t != NIL && A::conns(self).is_live(t) {
+            A::conns_mut(self).get_mut(t).flags |= flags::ASSURED;
+        }
+    }
+}

@@ -1,0 +1,381 @@
+//! What each forwarding method does to a packet's bytes, and where the frame goes next
+//! (`ip_vs_xmit.c`, spec §5):
+//! * NAT — client → server: destination address and port become the real server's; server →
+//!   client: source address and port become the VIP's. IP and transport checksums are updated
+//!   incrementally (a zero UDP/IPv4 checksum is computed in full, as IPVS does).
+//! * DR — only the MAC addresses change (and the TTL).
+//! * TUN — an outer IPv4/IPv6 header towards the real server is prepended; a packet that would
+//!   no longer fit the egress MTU is answered with ICMP "fragmentation needed" / "packet too big".
+//!
+//! Every forwarded packet has its TTL / hop limit decremented; at ≤ 1 the sender gets an ICMP
+//! time exceeded. ICMP errors the director sends go back out of the interface the offending
+//! packet came from, to the MAC it came from.
+
+use std::net::IpAddr;
+
+use rvs_api::ForwardMethod;
+use rvs_wire::reply::{self, Icmpv4Error, Icmpv6Error};
+use rvs_wire::tunnel::{self, Ipv4Tunnel, Ipv6Tunnel};
+use rvs_wire::{
+    EthernetAddress, EthernetFrame, Icmpv4DstUnreachable, Icmpv4TimeExceeded, Icmpv6DstUnreachable,
+    Icmpv6TimeExceeded, Ipv4Packet, Ipv6Packet, PacketBuf, TcpPacket, UdpPacket,
+};
+
+use crate::conn::{Conn, ConnAddr};
+use crate::engine::{DropReason, Engine, Family, Verdict};
+use crate::flow::{Flow, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
+use crate::l2::{IfaceId, NextHop, NextHopError};
+
+/// Which end of a packet a NAT rewrite changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Src,
+    Dst,
+}
+
+/// An ICMP error the director originates.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum IcmpKind {
+    /// Port unreachable (no real server available).
+    PortUnreachable,
+    /// Fragmentation needed / packet too big, with the MTU to report.
+    TooBig(u16),
+    /// TTL / hop limit exceeded in transit.
+    TimeExceeded,
+}
+
+impl Engine {
+    /// Client → server transmit for connection `c`.
+    pub(crate) fn xmit_in<A: Family>(
+        &mut self,
+        c: &Conn<A>,
+        pkt: &mut PacketBuf<'_>,
+        f: &Flow<A>,
+    ) -> Verdict {
+        let Some(d) = self.dests.get(c.dest) else {
+            return self.drop(DropReason::DestUnavailable);
+        };
+        let (method, daddr) = (d.fwd_method(), d.addr);
+        if method == ForwardMethod::Local {
+            return self.drop(DropReason::LocalMethod);
+        }
+        let nh = match self.dest_next_hop(c.dest, daddr) {
+            Ok(nh) => nh,
+            Err(e) => return self.drop_nh(e),
+        };
+        if !decrement_ttl(pkt, f.l3) {
+            return self.send_icmp(f.ingress, pkt, f.daddr.to_ip(), IcmpKind::TimeExceeded);
+        }
+        match method {
+            ForwardMethod::Masq => {
+                if let Some(v) = self.mtu_check(f, pkt, nh.mtu, 0) {
+                    return v;
+                }
+                nat_rewrite(pkt.data_mut(), f, Side::Dst, daddr, c.dport);
+            }
+            ForwardMethod::Route => {
+                if let Some(v) = self.mtu_check(f, pkt, nh.mtu, 0) {
+                    return v;
+                }
+            }
+            ForwardMethod::Tunnel => {
+                let overhead = if daddr.is_ipv4() { 20 } else { 40 };
+                if let Some(v) = self.mtu_check(f, pkt, nh.mtu, overhead) {
+                    return v;
+                }
+                if let Err(r) = self.encapsulate(pkt, f.l3, daddr, &nh) {
+                    return self.drop(r);
+                }
+            }
+            ForwardMethod::Local => unreachable!("handled above"),
+        }
+        set_macs(pkt, &nh);
+        Verdict::Transmit(nh.iface)
+    }
+
+    /// Server → client transmit (NAT replies) for connection `c`.
+    pub(crate) fn xmit_out<A: Family>(
+        &mut self,
+        c: &Conn<A>,
+        pkt: &mut PacketBuf<'_>,
+        f: &Flow<A>,
+    ) -> Verdict {
+        let nh = match self.l2.next_hop(c.caddr.to_ip()) {
+            Ok(nh) => nh,
+            Err(e) => return self.drop_nh(e),
+        };
+        if !decrement_ttl(pkt, f.l3) {
+            return self.send_icmp(f.ingress, pkt, c.vaddr.to_ip(), IcmpKind::TimeExceeded);
+        }
+        if let Some(v) = self.mtu_check(f, pkt, nh.mtu, 0) {
+            return v;
+        }
+        nat_rewrite(pkt.data_mut(), f, Side::Src, c.vaddr.to_ip(), c.vport);
+        set_macs(pkt, &nh);
+        Verdict::Transmit(nh.iface)
+    }
+
+    /// `ip_vs_leave`: no connection can be made. The client gets ICMP port unreachable (from
+    /// the VIP) unless this was an FTP-data style fallback that IPVS hands to the local stack.
+    pub(crate) fn leave<A: Family>(
+        &mut self,
+        ingress: IfaceId,
+        pkt: &mut PacketBuf<'_>,
+        f: &Flow<A>,
+        ftp_fallback: bool,
+    ) -> Verdict {
+        if ftp_fallback {
+            return self.drop(DropReason::NoConnection);
+        }
+        self.drops.count(DropReason::NoDestination);
+        self.send_icmp(ingress, pkt, f.daddr.to_ip(), IcmpKind::PortUnreachable)
+    }
+
+    pub(crate) fn drop_nh(&mut self, e: NextHopError) -> Verdict {
+        self.drop(match e {
+            NextHopError::NoRoute => DropReason::NoRoute,
+            NextHopError::NoNeighbour => DropReason::NoNeighbour,
+        })
+    }
+
+    /// Rejects a packet that does not fit `mtu - overhead`: DF IPv4 and all IPv6 get an ICMP
+    /// error back (when `pmtu_disc` is on); others are dropped because the data path does
+    /// not fragment.
+    fn mtu_check<A>(
+        &mut self,
+        f: &Flow<A>,
+        pkt: &mut PacketBuf<'_>,
+        mtu: u16,
+        overhead: usize,
+    ) -> Option<Verdict> {
+        let room = usize::from(mtu).saturating_sub(overhead);
+        if f.ip_len <= room {
+            return None;
+        }
+        let v6 = is_ipv6(pkt, f.l3);
+        let df = v6 || Ipv4Packet::new_unchecked(&pkt.data()[f.l3..]).dont_frag();
+        if !df || !self.sysctl.pmtu_disc {
+            return Some(self.drop(DropReason::TooBig));
+        }
+        self.drops.count(DropReason::TooBig);
+        let report = if v6 { room.max(1280) } else { room.max(68) };
+        let src = ip_dst(pkt, f.l3);
+        Some(self.send_icmp(f.ingress, pkt, src, IcmpKind::TooBig(report.min(65535) as u16)))
+    }
+
+    /// Prepends the outer header of an IPIP / IP6IP6 / 4in6 / 6in4 tunnel towards `rip`.
+    pub(crate) fn encapsulate(
+        &mut self,
+        pkt: &mut PacketBuf<'_>,
+        l3: usize,
+        rip: IpAddr,
+        nh: &NextHop,
+    ) -> Result<(), DropReason> {
+        let map = |e: rvs_wire::Error| match e {
+            rvs_wire::Error::NoSpace => DropReason::NoHeadroom,
+            _ => DropReason::TooBig,
+        };
+        match (rip, nh.src_ip) {
+            (IpAddr::V4(dst), Some(IpAddr::V4(src))) => {
+                self.ip_ident = self.ip_ident.wrapping_add(1);
+                let t = Ipv4Tunnel {
+                    src_addr: src,
+                    dst_addr: dst,
+                    ident: self.ip_ident,
+                    copy_df: self.sysctl.pmtu_disc,
+                };
+                tunnel::encap_ipv4(pkt, l3, &t).map_err(map)
+            }
+            (IpAddr::V6(dst), Some(IpAddr::V6(src))) => {
+                let t = Ipv6Tunnel { src_addr: src, dst_addr: dst, flow_label: 0 };
+                tunnel::encap_ipv6(pkt, l3, &t).map_err(map)
+            }
+            _ => Err(DropReason::NoRoute),
+        }
+    }
+
+    /// Turns `pkt` into an ICMP error about itself, from `src`, and sends it back where it
+    /// came from. Errors the RFCs forbid (about ICMP errors, multicast…) are dropped silently.
+    pub(crate) fn send_icmp(
+        &mut self,
+        ingress: IfaceId,
+        pkt: &mut PacketBuf<'_>,
+        src: IpAddr,
+        kind: IcmpKind,
+    ) -> Verdict {
+        let r = match src {
+            IpAddr::V4(src) => {
+                let err = match kind {
+                    IcmpKind::PortUnreachable => {
+                        Icmpv4Error::DstUnreachable(Icmpv4DstUnreachable::PortUnreachable)
+                    }
+                    IcmpKind::TooBig(mtu) => Icmpv4Error::FragRequired { mtu },
+                    IcmpKind::TimeExceeded => Icmpv4Error::TimeExceeded(Icmpv4TimeExceeded::TtlExpired),
+                };
+                self.ip_ident = self.ip_ident.wrapping_add(1);
+                reply::icmpv4_error(pkt, src, self.ip_ident, err)
+            }
+            IpAddr::V6(src) => {
+                let err = match kind {
+                    IcmpKind::PortUnreachable => {
+                        Icmpv6Error::DstUnreachable(Icmpv6DstUnreachable::PortUnreachable)
+                    }
+                    IcmpKind::TooBig(mtu) => Icmpv6Error::PktTooBig { mtu: u32::from(mtu) },
+                    IcmpKind::TimeExceeded => Icmpv6Error::TimeExceeded(Icmpv6TimeExceeded::HopLimitExceeded),
+                };
+                reply::icmpv6_error(pkt, src, err)
+            }
+        };
+        match (r, kind) {
+            (Ok(()), _) => Verdict::Transmit(ingress),
+            (Err(_), IcmpKind::TimeExceeded) => self.drop(DropReason::TtlExceeded),
+            (Err(_), IcmpKind::TooBig(_)) => Verdict::Drop(DropReason::TooBig),
+            (Err(_), IcmpKind::PortUnreachable) => Verdict::Drop(DropReason::NoDestination),
+        }
+    }
+}
+
+fn is_ipv6(pkt: &PacketBuf<'_>, l3: usize) -> bool {
+    pkt.data().get(l3).is_some_and(|b| b >> 4 == 6)
+}
+
+fn ip_dst(pkt: &PacketBuf<'_>, l3: usize) -> IpAddr {
+    let data = &pkt.data()[l3..];
+    if data[0] >> 4 == 6 {
+        IpAddr::V6(Ipv6Packet::new_unchecked(data).dst_addr())
+    } else {
+        IpAddr::V4(Ipv4Packet::new_unchecked(data).dst_addr())
+    }
+}
+
+/// Decrements TTL / hop limit; false when it was ≤ 1 (the packet must not be forwarded).
+pub(crate) fn decrement_ttl(pkt: &mut PacketBuf<'_>, l3: usize) -> bool {
+    let data = &mut pkt.data_mut()[l3..];
+    if data[0] >> 4 == 6 {
+        Ipv6Packet::new_unchecked(data).decrement_hop_limit().is_some()
+    } else {
+        Ipv4Packet::new_unchecked(data).decrement_ttl().is_some()
+    }
+}
+
+/// Writes the next hop's Ethernet addresses.
+pub(crate) fn set_macs(pkt: &mut PacketBuf<'_>, nh: &NextHop) {
+    let mut eth = EthernetFrame::new_unchecked(pkt.data_mut());
+    eth.set_dst_addr(EthernetAddress(nh.dst_mac));
+    eth.set_src_addr(EthernetAddress(nh.src_mac));
+}
+
+/// Rewrites one end (address and transport port) of the packet described by `f`.
+fn nat_rewrite<A: ConnAddr>(data: &mut [u8], f: &Flow<A>, side: Side, addr: IpAddr, port: u16) {
+    let end = f.l3 + f.ip_len;
+    let (old, src, dst) = match addr {
+        IpAddr::V4(a) => {
+            let mut ip = Ipv4Packet::new_unchecked(&mut data[f.l3..end]);
+            let old = match side {
+                Side::Src => ip.rewrite_src_addr(a),
+                Side::Dst => ip.rewrite_dst_addr(a),
+            };
+            (IpAddr::V4(old), IpAddr::V4(ip.src_addr()), IpAddr::V4(ip.dst_addr()))
+        }
+        IpAddr::V6(a) => {
+            let mut ip = Ipv6Packet::new_unchecked(&mut data[f.l3..end]);
+            let old = match side {
+                Side::Src => {
+                    let o = ip.src_addr();
+                    ip.set_src_addr(a);
+                    o
+                }
+                Side::Dst => {
+                    let o = ip.dst_addr();
+                    ip.set_dst_addr(a);
+                    o
+                }
+            };
+            (IpAddr::V6(old), IpAddr::V6(ip.src_addr()), IpAddr::V6(ip.dst_addr()))
+        }
+    };
+    let seg = &mut data[f.l4..end];
+    match f.proto {
+        IPPROTO_TCP => {
+            let mut t = TcpPacket::new_unchecked(seg);
+            t.update_checksum_for_addr(&old, &addr);
+            match side {
+                Side::Src => t.rewrite_src_port(port),
+                Side::Dst => t.rewrite_dst_port(port),
+            };
+        }
+        IPPROTO_UDP => {
+            let mut u = UdpPacket::new_unchecked(seg);
+            if u.checksum() == 0 {
+                match side {
+                    Side::Src => u.set_src_port(port),
+                    Side::Dst => u.set_dst_port(port),
+                }
+                // IPv4 "no checksum": IPVS computes a full one. (IPv6 UDP never has 0.)
+                u.fill_checksum(&src, &dst);
+            } else {
+                u.update_checksum_for_addr(&old, &addr);
+                match side {
+                    Side::Src => u.rewrite_src_port(port),
+                    Side::Dst => u.rewrite_dst_port(port),
+                };
+            }
+        }
+        IPPROTO_SCTP => {
+            if seg.len() >= 12 {
+                let at = if side == Side::Src { 0 } else { 2 };
+                seg[at..at + 2].copy_from_slice(&port.to_be_bytes());
+                sctp_fill_checksum(seg);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// CRC32c (Castagnoli), reflected, as SCTP uses it.
+const fn crc32c_table() -> [u32; 256] {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < 8 {
+            c = if c & 1 != 0 { (c >> 1) ^ 0x82F6_3B78 } else { c >> 1 };
+            k += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
+
+static CRC32C: [u32; 256] = crc32c_table();
+
+/// CRC32c of `data`.
+pub(crate) fn crc32c(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc = CRC32C[((crc ^ u32::from(b)) & 0xFF) as usize] ^ (crc >> 8);
+    }
+    !crc
+}
+
+/// Recomputes the SCTP common header checksum (offset 8, stored little-endian, RFC 4960
+/// appendix B).
+fn sctp_fill_checksum(seg: &mut [u8]) {
+    seg[8..12].fill(0);
+    let c = crc32c(seg);
+    seg[8..12].copy_from_slice(&c.to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32c_known_vector() {
+        // RFC 3720 B.4: 32 bytes of zeros.
+        assert_eq!(crc32c(&[0u8; 32]), 0x8A91_36AA);
+        assert_eq!(crc32c(b"123456789"), 0xE306_9283);
+    }
+}

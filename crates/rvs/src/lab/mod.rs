@@ -339,8 +339,8 @@ impl Runner<'_> {
             cmd::ip(
                 &v.a_ns,
                 &[
-                    "link", "add", &v.a_dev, "mtu", &mtu, "type", "veth", "peer", "name", &v.b_dev,
-                    "netns", &v.b_ns, "mtu", &mtu,
+                    "link", "add", "name", &v.a_dev, "mtu", &mtu, "type", "veth", "peer", "name",
+                    &v.b_dev, "netns", &v.b_ns, "mtu", &mtu,
                 ],
             )?;
             // Checksum offload would hand XDP partial checksums (see docs/lab.md).

@@ -156,6 +156,8 @@ impl Drop for Sandbox {
                 .args(["netns", "del", n])
                 .stderr(Stdio::null())
                 .status();
+            // State files the tests name after their namespaces (normally removed by --undo).
+            let _ = fs::remove_file(std::env::temp_dir().join(format!("{n}.json")));
         }
     }
 }

@@ -171,6 +171,30 @@ pub(crate) fn poll(fd: BorrowedFd<'_>, events: libc::c_short, timeout: Option<Du
     }
 }
 
+/// `poll(2)` on several descriptors for `events`; returns each one's `revents`.
+pub(crate) fn poll_many(
+    fds: &[BorrowedFd<'_>],
+    events: libc::c_short,
+    timeout: Option<Duration>,
+) -> io::Result<Vec<libc::c_short>> {
+    let mut pfds: Vec<libc::pollfd> =
+        fds.iter().map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 }).collect();
+    let ms = match timeout {
+        None => -1,
+        Some(d) => libc::c_int::try_from(d.as_millis()).unwrap_or(libc::c_int::MAX),
+    };
+    let n = libc::nfds_t::try_from(pfds.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    loop {
+        // SAFETY: pfds holds n initialised pollfd entries that outlive the call, and the
+        // descriptors are borrowed (open) for its duration.
+        match cvt(unsafe { libc::poll(pfds.as_mut_ptr(), n, ms) }) {
+            Ok(_) => return Ok(pfds.iter().map(|p| p.revents).collect()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// An anonymous or file-backed shared mapping, unmapped on drop.
 #[derive(Debug)]
 pub(crate) struct Mmap {

@@ -506,6 +506,14 @@ impl XskSocket {
         Ok(revents & libc::POLLIN != 0)
     }
 
+    /// Waits until any of `sockets` has frames to receive (or `timeout` passes); returns one
+    /// readiness flag per socket, in order. For a worker serving several interfaces.
+    pub fn poll_many(sockets: &[&XskSocket], timeout: Option<Duration>) -> Result<Vec<bool>, IoError> {
+        let fds: Vec<BorrowedFd<'_>> = sockets.iter().map(|s| s.fd.as_fd()).collect();
+        let revents = sys::poll_many(&fds, libc::POLLIN, timeout).map_err(IoError::sys("poll(AF_XDP)"))?;
+        Ok(revents.into_iter().map(|r| r & libc::POLLIN != 0).collect())
+    }
+
     /// Appends up to `max` received frames to `out` and returns how many. `out` does not
     /// reallocate if it has the capacity. The application now owns these frames.
     pub fn rx_burst(&mut self, out: &mut Vec<Frame>, max: usize) -> usize {

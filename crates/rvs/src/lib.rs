@@ -1,5 +1,7 @@
 //! Shared code of the rvs binaries (being written).
 
+pub mod daemon;
+pub mod rvsadm;
 pub mod lab;
 pub mod realserver;
 pub mod testsrv;

@@ -38,7 +38,15 @@ fn main() {
         let obj = out_dir.join(format!("{name}.bpf.o"));
         println!("cargo:rerun-if-changed={}", src.display());
         let output = Command::new(&clang)
-            .args(["-O2", "-g", "-Wall", "-Werror", "-target", "bpf", "-D__TARGET_ARCH_x86"])
+            .args([
+                "-O2",
+                "-g",
+                "-Wall",
+                "-Werror",
+                "-target",
+                "bpf",
+                "-D__TARGET_ARCH_x86",
+            ])
             // asm/types.h lives in the multiarch directory on Debian.
             .arg("-I/usr/include/x86_64-linux-gnu")
             .arg("-c")

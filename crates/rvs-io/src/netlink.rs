@@ -306,12 +306,11 @@ impl Netlink {
         req.ifaddrmsg(0, 0, 0, 0, 0);
         let mut out = Vec::new();
         self.transact("RTM_GETADDR", req, |ty, p| {
-            if ty == RTM_NEWADDR {
-                if let Some(a) = parse_addr(p) {
-                    if ifindex.is_none_or(|i| i == a.ifindex) {
-                        out.push(a);
-                    }
-                }
+            if ty == RTM_NEWADDR
+                && let Some(a) = parse_addr(p)
+                && ifindex.is_none_or(|i| i == a.ifindex)
+            {
+                out.push(a);
             }
         })?;
         Ok(out)
@@ -320,12 +319,21 @@ impl Netlink {
     /// Adds `addr/prefix_len` to an interface. IPv6 addresses are added with `nodad`: a VIP must
     /// be usable at once, and rvs (VRRP) resolves address conflicts itself.
     ///
-    /// Returns `false` if the address was already there.
-    pub fn add_address(&mut self, ifindex: u32, addr: IpAddr, prefix_len: u8) -> Result<bool, IoError> {
+    /// Returns `false` if the address was already there. For IPv6 the kernel installs the
+    /// local route from a work queue, so the address may take a few milliseconds after this
+    /// returns to be routable.
+    pub fn add_address(
+        &mut self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix_len: u8,
+    ) -> Result<bool, IoError> {
         let (family, bytes) = ip_bytes(&addr);
         check_prefix(family, prefix_len)?;
-        let mut req =
-            Request::new(RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
+        let mut req = Request::new(
+            RTM_NEWADDR,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
+        );
         let flags = if family == AF_INET6 { IFA_F_NODAD } else { 0 };
         req.ifaddrmsg(family, prefix_len, flags as u8, 0, ifindex);
         req.attr(IFA_LOCAL, &bytes);
@@ -339,7 +347,12 @@ impl Netlink {
     }
 
     /// Removes `addr/prefix_len` from an interface. Returns `false` if it was not there.
-    pub fn del_address(&mut self, ifindex: u32, addr: IpAddr, prefix_len: u8) -> Result<bool, IoError> {
+    pub fn del_address(
+        &mut self,
+        ifindex: u32,
+        addr: IpAddr,
+        prefix_len: u8,
+    ) -> Result<bool, IoError> {
         let (family, bytes) = ip_bytes(&addr);
         check_prefix(family, prefix_len)?;
         let mut req = Request::new(RTM_DELADDR, NLM_F_REQUEST | NLM_F_ACK);
@@ -375,13 +388,25 @@ impl Netlink {
 
     /// Adds or replaces a neighbour entry (`ip neigh replace IP lladdr MAC dev IF nud STATE`);
     /// `permanent` picks `PERMANENT` (static), otherwise `REACHABLE`.
-    pub fn set_neighbour(&mut self, ifindex: u32, ip: IpAddr, mac: MacAddr, permanent: bool) -> Result<(), IoError> {
+    pub fn set_neighbour(
+        &mut self,
+        ifindex: u32,
+        ip: IpAddr,
+        mac: MacAddr,
+        permanent: bool,
+    ) -> Result<(), IoError> {
         let idx = i32::try_from(ifindex)
             .map_err(|_| IoError::InvalidArgument(format!("ifindex {ifindex}")))?;
         let (family, bytes) = ip_bytes(&ip);
-        let state = if permanent { NeighState::PERMANENT } else { NeighState::REACHABLE };
-        let mut req =
-            Request::new(RTM_NEWNEIGH, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE);
+        let state = if permanent {
+            NeighState::PERMANENT
+        } else {
+            NeighState::REACHABLE
+        };
+        let mut req = Request::new(
+            RTM_NEWNEIGH,
+            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
+        );
         req.ndmsg(family, idx, state.0, 0);
         req.attr(NDA_DST, &bytes);
         req.attr(NDA_LLADDR, &mac);
@@ -526,7 +551,9 @@ pub fn xdp_query(ifname: &str) -> Result<Option<XdpAttachment>, IoError> {
 fn check_prefix(family: u8, prefix_len: u8) -> Result<(), IoError> {
     let max = if family == AF_INET { 32 } else { 128 };
     if prefix_len > max {
-        return Err(IoError::InvalidArgument(format!("prefix length {prefix_len} > {max}")));
+        return Err(IoError::InvalidArgument(format!(
+            "prefix length {prefix_len} > {max}"
+        )));
     }
     Ok(())
 }
@@ -540,8 +567,12 @@ fn ip_bytes(ip: &IpAddr) -> (u8, Vec<u8>) {
 
 fn ip_from(family: u8, b: &[u8]) -> Option<IpAddr> {
     match family {
-        AF_INET => <[u8; 4]>::try_from(b).ok().map(|a| IpAddr::V4(Ipv4Addr::from(a))),
-        AF_INET6 => <[u8; 16]>::try_from(b).ok().map(|a| IpAddr::V6(Ipv6Addr::from(a))),
+        AF_INET => <[u8; 4]>::try_from(b)
+            .ok()
+            .map(|a| IpAddr::V4(Ipv4Addr::from(a))),
+        AF_INET6 => <[u8; 16]>::try_from(b)
+            .ok()
+            .map(|a| IpAddr::V6(Ipv6Addr::from(a))),
         _ => None,
     }
 }
@@ -721,7 +752,8 @@ impl Request {
     }
 
     fn ifaddrmsg(&mut self, family: u8, prefix_len: u8, flags: u8, scope: u8, index: u32) {
-        self.buf.extend_from_slice(&[family, prefix_len, flags, scope]);
+        self.buf
+            .extend_from_slice(&[family, prefix_len, flags, scope]);
         self.buf.extend_from_slice(&index.to_ne_bytes());
     }
 
@@ -734,7 +766,8 @@ impl Request {
 
     fn rtmsg(&mut self, family: u8, dst_len: u8, flags: u32) {
         // family, dst_len, src_len, tos, table, protocol, scope, type
-        self.buf.extend_from_slice(&[family, dst_len, 0, 0, 0, 0, 0, 0]);
+        self.buf
+            .extend_from_slice(&[family, dst_len, 0, 0, 0, 0, 0, 0]);
         self.buf.extend_from_slice(&flags.to_ne_bytes());
     }
 

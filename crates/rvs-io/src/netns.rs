@@ -59,10 +59,10 @@ impl Drop for NetnsGuard {
     fn drop(&mut self) {
         // Returning to a namespace we were in moments ago only fails if the kernel is out of
         // memory; continuing in the wrong namespace would silently misconfigure the host.
-        if let Err(e) = sys::setns(self.prev.as_fd(), libc::CLONE_NEWNET) {
-            if !std::thread::panicking() {
-                panic!("cannot return to the previous network namespace: {e}");
-            }
+        if let Err(e) = sys::setns(self.prev.as_fd(), libc::CLONE_NEWNET)
+            && !std::thread::panicking()
+        {
+            panic!("cannot return to the previous network namespace: {e}");
         }
     }
 }

@@ -31,8 +31,8 @@ impl PacketSocket {
     /// EtherType `protocol` ([`ETH_P_ALL`] for all; 0 for a send-only socket that receives
     /// nothing).
     pub fn open(ifname: &str, protocol: u16) -> Result<Self, IoError> {
-        let ifindex =
-            sys::if_nametoindex(ifname).ok_or_else(|| IoError::NoSuchInterface(ifname.to_owned()))?;
+        let ifindex = sys::if_nametoindex(ifname)
+            .ok_or_else(|| IoError::NoSuchInterface(ifname.to_owned()))?;
         let proto_be = protocol.to_be();
         let fd = sys::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto_be))
             .map_err(IoError::sys("socket(AF_PACKET)"))?;
@@ -60,7 +60,11 @@ impl PacketSocket {
 
     /// Receives one frame into `buf`; `Ok(None)` when `timeout` passes first (`None` waits
     /// forever). Returns the frame length (truncated to `buf.len()`).
-    pub fn recv(&self, buf: &mut [u8], timeout: Option<Duration>) -> Result<Option<usize>, IoError> {
+    pub fn recv(
+        &self,
+        buf: &mut [u8],
+        timeout: Option<Duration>,
+    ) -> Result<Option<usize>, IoError> {
         let ready = sys::poll(self.fd.as_fd(), libc::POLLIN, timeout)
             .map_err(IoError::sys("poll(AF_PACKET)"))?;
         if ready & libc::POLLIN == 0 {

@@ -53,7 +53,11 @@ fn cvt_size(ret: libc::ssize_t) -> io::Result<usize> {
 }
 
 /// `socket(2)` with `SOCK_CLOEXEC`.
-pub(crate) fn socket(domain: libc::c_int, ty: libc::c_int, proto: libc::c_int) -> io::Result<OwnedFd> {
+pub(crate) fn socket(
+    domain: libc::c_int,
+    ty: libc::c_int,
+    proto: libc::c_int,
+) -> io::Result<OwnedFd> {
     // SAFETY: socket() takes no pointers; the returned fd is fresh and owned by nobody else.
     let fd = cvt(unsafe { libc::socket(domain, ty | libc::SOCK_CLOEXEC, proto) })?;
     // SAFETY: fd was just returned by socket() and is not owned elsewhere.
@@ -69,9 +73,7 @@ pub(crate) fn setsockopt<T: Plain>(
 ) -> io::Result<()> {
     let len = socklen::<T>();
     // SAFETY: value points to a live T of exactly len bytes, which the kernel only reads.
-    cvt(unsafe {
-        libc::setsockopt(fd.as_raw_fd(), level, name, (value as *const T).cast(), len)
-    })?;
+    cvt(unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (value as *const T).cast(), len) })?;
     Ok(())
 }
 
@@ -86,7 +88,13 @@ pub(crate) fn getsockopt<T: Plain>(
     // SAFETY: value is a writable buffer of len bytes; the kernel writes at most len bytes and
     // updates len.
     cvt(unsafe {
-        libc::getsockopt(fd.as_raw_fd(), level, name, value.as_mut_ptr().cast(), &mut len)
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            value.as_mut_ptr().cast(),
+            &mut len,
+        )
     })?;
     // SAFETY: the buffer was zeroed and T is Plain, so every bit pattern (zero or written by the
     // kernel) is a valid T.
@@ -113,7 +121,14 @@ pub(crate) fn sendto<T: Plain>(
     };
     // SAFETY: buf is a live readable slice; ptr/len describe a live sockaddr or are null/0.
     cvt_size(unsafe {
-        libc::sendto(fd.as_raw_fd(), buf.as_ptr().cast(), buf.len(), flags, ptr, len)
+        libc::sendto(
+            fd.as_raw_fd(),
+            buf.as_ptr().cast(),
+            buf.len(),
+            flags,
+            ptr,
+            len,
+        )
     })
 }
 
@@ -128,7 +143,14 @@ pub(crate) fn xsk_kick_tx(fd: BorrowedFd<'_>) -> io::Result<()> {
     // SAFETY: a zero-length send with null buffer and address is what AF_XDP documents for a
     // TX wakeup; the kernel reads no memory.
     cvt_size(unsafe {
-        libc::sendto(fd.as_raw_fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0)
+        libc::sendto(
+            fd.as_raw_fd(),
+            std::ptr::null(),
+            0,
+            libc::MSG_DONTWAIT,
+            std::ptr::null(),
+            0,
+        )
     })?;
     Ok(())
 }
@@ -150,7 +172,11 @@ pub(crate) fn xsk_kick_rx(fd: BorrowedFd<'_>) -> io::Result<()> {
 }
 
 /// `poll(2)` on one fd; returns the revents (0 on timeout). `None` waits forever.
-pub(crate) fn poll(fd: BorrowedFd<'_>, events: libc::c_short, timeout: Option<Duration>) -> io::Result<libc::c_short> {
+pub(crate) fn poll(
+    fd: BorrowedFd<'_>,
+    events: libc::c_short,
+    timeout: Option<Duration>,
+) -> io::Result<libc::c_short> {
     let mut pfd = libc::pollfd {
         fd: fd.as_raw_fd(),
         events,
@@ -177,13 +203,20 @@ pub(crate) fn poll_many(
     events: libc::c_short,
     timeout: Option<Duration>,
 ) -> io::Result<Vec<libc::c_short>> {
-    let mut pfds: Vec<libc::pollfd> =
-        fds.iter().map(|fd| libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 }).collect();
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events,
+            revents: 0,
+        })
+        .collect();
     let ms = match timeout {
         None => -1,
         Some(d) => libc::c_int::try_from(d.as_millis()).unwrap_or(libc::c_int::MAX),
     };
-    let n = libc::nfds_t::try_from(pfds.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let n = libc::nfds_t::try_from(pfds.len())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     loop {
         // SAFETY: pfds holds n initialised pollfd entries that outlive the call, and the
         // descriptors are borrowed (open) for its duration.
@@ -205,21 +238,38 @@ pub(crate) struct Mmap {
 impl Mmap {
     /// Private anonymous memory, pre-faulted (UMEM).
     pub(crate) fn anonymous(len: usize) -> io::Result<Self> {
-        Self::map(len, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE, -1, 0)
+        Self::map(
+            len,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+            -1,
+            0,
+        )
     }
 
     /// A shared mapping of `fd` at `offset` (AF_XDP rings).
     pub(crate) fn shared(fd: BorrowedFd<'_>, len: usize, offset: u64) -> io::Result<Self> {
         let off = libc::off_t::try_from(offset)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "mmap offset too large"))?;
-        Self::map(len, libc::MAP_SHARED | libc::MAP_POPULATE, fd.as_raw_fd(), off)
+        Self::map(
+            len,
+            libc::MAP_SHARED | libc::MAP_POPULATE,
+            fd.as_raw_fd(),
+            off,
+        )
     }
 
     fn map(len: usize, flags: libc::c_int, fd: RawFd, off: libc::off_t) -> io::Result<Self> {
         // SAFETY: a fresh mapping chosen by the kernel (addr NULL) cannot alias existing Rust
         // memory; the result is checked against MAP_FAILED.
         let ptr = unsafe {
-            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, fd, off)
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                flags,
+                fd,
+                off,
+            )
         };
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
@@ -268,7 +318,11 @@ pub(crate) fn setns(fd: BorrowedFd<'_>, nstype: libc::c_int) -> io::Result<()> {
 ///
 /// A bpf_link (unlike the older netlink attachment) belongs to its fd: when the last fd closes,
 /// including when the process dies, the kernel detaches the program.
-pub(crate) fn bpf_link_create_xdp(prog_fd: BorrowedFd<'_>, ifindex: u32, flags: u32) -> io::Result<OwnedFd> {
+pub(crate) fn bpf_link_create_xdp(
+    prog_fd: BorrowedFd<'_>,
+    ifindex: u32,
+    flags: u32,
+) -> io::Result<OwnedFd> {
     /// The `link_create` member of `union bpf_attr` (linux/bpf.h), padded with zeroes, which
     /// the kernel requires for the fields it knows and we do not set.
     #[repr(C)]

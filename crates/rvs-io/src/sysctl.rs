@@ -56,7 +56,10 @@ mod tests {
 
     #[test]
     fn names_map_to_proc_sys_paths() {
-        assert_eq!(path("net.ipv4.ip_forward"), PathBuf::from("/proc/sys/net/ipv4/ip_forward"));
+        assert_eq!(
+            path("net.ipv4.ip_forward"),
+            PathBuf::from("/proc/sys/net/ipv4/ip_forward")
+        );
         assert_eq!(
             path("net/ipv4/conf/eth0.100/arp_ignore"),
             PathBuf::from("/proc/sys/net/ipv4/conf/eth0.100/arp_ignore")

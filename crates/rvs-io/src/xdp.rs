@@ -98,17 +98,29 @@ pub struct VipKey {
 impl VipKey {
     /// A TCP service.
     pub fn tcp(addr: IpAddr, port: u16) -> Self {
-        Self { proto: IPPROTO_TCP, addr, port }
+        Self {
+            proto: IPPROTO_TCP,
+            addr,
+            port,
+        }
     }
 
     /// A UDP service.
     pub fn udp(addr: IpAddr, port: u16) -> Self {
-        Self { proto: IPPROTO_UDP, addr, port }
+        Self {
+            proto: IPPROTO_UDP,
+            addr,
+            port,
+        }
     }
 
     /// An SCTP service.
     pub fn sctp(addr: IpAddr, port: u16) -> Self {
-        Self { proto: IPPROTO_SCTP, addr, port }
+        Self {
+            proto: IPPROTO_SCTP,
+            addr,
+            port,
+        }
     }
 
     /// The Linux address family number (`AF_INET` 2 or `AF_INET6` 10).
@@ -261,8 +273,8 @@ impl Attached {
         ifname: &str,
         mode: XdpMode,
     ) -> Result<Self, IoError> {
-        let ifindex =
-            sys::if_nametoindex(ifname).ok_or_else(|| IoError::NoSuchInterface(ifname.to_owned()))?;
+        let ifindex = sys::if_nametoindex(ifname)
+            .ok_or_else(|| IoError::NoSuchInterface(ifname.to_owned()))?;
         let load_err = |source: BoxError| IoError::BpfLoad {
             program: label,
             source,
@@ -339,7 +351,10 @@ fn attach_link(
     }
 }
 
-fn sum_counters(stats: &PerCpuArray<MapData, u64>, map: &'static str) -> Result<[u64; 16], IoError> {
+fn sum_counters(
+    stats: &PerCpuArray<MapData, u64>,
+    map: &'static str,
+) -> Result<[u64; 16], IoError> {
     let mut out = [0u64; 16];
     for (i, slot) in out.iter_mut().enumerate() {
         let values = stats.get(&(i as u32), 0).map_err(map_err(map))?;
@@ -452,13 +467,17 @@ impl Steering {
     pub fn add_nat_source(&mut self, key: VipKey) -> Result<(), IoError> {
         let raw = RawVipKey::from(&key);
         let existed = self.nat_sources.get(&raw, 0).is_ok();
-        self.nat_sources.insert(raw, 1, 0).map_err(map_err("nat_sources"))?;
+        self.nat_sources
+            .insert(raw, 1, 0)
+            .map_err(map_err("nat_sources"))?;
         if !existed {
             let addr = RawAddrKey::from(&key.addr);
             let n = self.nat_addr_refs.entry(addr).or_insert(0);
             *n += 1;
             let n = *n;
-            self.nat_addrs.insert(addr, n, 0).map_err(map_err("nat_addrs"))?;
+            self.nat_addrs
+                .insert(addr, n, 0)
+                .map_err(map_err("nat_addrs"))?;
         }
         Ok(())
     }
@@ -478,7 +497,9 @@ impl Steering {
                 remove_if_present(&mut self.nat_addrs, &addr, "nat_addrs")?;
             } else {
                 let n = *n;
-                self.nat_addrs.insert(addr, n, 0).map_err(map_err("nat_addrs"))?;
+                self.nat_addrs
+                    .insert(addr, n, 0)
+                    .map_err(map_err("nat_addrs"))?;
             }
         }
         Ok(())
@@ -493,7 +514,11 @@ impl Steering {
 
     /// Reverts [`Self::add_local_addr`].
     pub fn del_local_addr(&mut self, addr: IpAddr) -> Result<(), IoError> {
-        remove_if_present(&mut self.local_addrs, &RawAddrKey::from(&addr), "local_addrs")
+        remove_if_present(
+            &mut self.local_addrs,
+            &RawAddrKey::from(&addr),
+            "local_addrs",
+        )
     }
 
     /// Removes every virtual service, VIP address and NAT source (not the registered sockets
@@ -632,7 +657,11 @@ impl TunDecap {
 
     /// Reverts [`Self::add_local_addr`].
     pub fn del_local_addr(&mut self, addr: IpAddr) -> Result<(), IoError> {
-        remove_if_present(&mut self.local_addrs, &RawAddrKey::from(&addr), "local_addrs")
+        remove_if_present(
+            &mut self.local_addrs,
+            &RawAddrKey::from(&addr),
+            "local_addrs",
+        )
     }
 
     /// The program's counters, summed over CPUs.
@@ -693,8 +722,14 @@ fn remove_if_present<K: aya::Pod>(
     }
 }
 
-fn clear_map<K: aya::Pod>(map: &mut HashMap<MapData, K, u32>, name: &'static str) -> Result<(), IoError> {
-    let keys: Vec<K> = map.keys().collect::<Result<_, _>>().map_err(map_err(name))?;
+fn clear_map<K: aya::Pod>(
+    map: &mut HashMap<MapData, K, u32>,
+    name: &'static str,
+) -> Result<(), IoError> {
+    let keys: Vec<K> = map
+        .keys()
+        .collect::<Result<_, _>>()
+        .map_err(map_err(name))?;
     for k in keys {
         remove_if_present(map, &k, name)?;
     }

@@ -106,7 +106,10 @@ impl XskConfig {
     fn validate(&self) -> Result<(), IoError> {
         let bad = |m: String| Err(IoError::InvalidArgument(m));
         if self.frame_size != 2048 && self.frame_size != 4096 {
-            return bad(format!("frame_size {} (must be 2048 or 4096)", self.frame_size));
+            return bad(format!(
+                "frame_size {} (must be 2048 or 4096)",
+                self.frame_size
+            ));
         }
         for (name, v) in [
             ("rx_size", self.rx_size),
@@ -122,7 +125,10 @@ impl XskConfig {
             return bad(format!("frame_count {}", self.frame_count));
         }
         if self.headroom + XDP_PACKET_HEADROOM + 256 > self.frame_size {
-            return bad(format!("headroom {} leaves no room for packets", self.headroom));
+            return bad(format!(
+                "headroom {} leaves no room for packets",
+                self.headroom
+            ));
         }
         Ok(())
     }
@@ -230,9 +236,14 @@ struct Ring<T> {
 }
 
 impl<T: Copy> Ring<T> {
-    fn map(fd: BorrowedFd<'_>, off: &libc::xdp_ring_offset, size: u32, pgoff: u64) -> io::Result<Self> {
-        let len = usize::try_from(off.desc).map_err(io::Error::other)?
-            + size as usize * size_of::<T>();
+    fn map(
+        fd: BorrowedFd<'_>,
+        off: &libc::xdp_ring_offset,
+        size: u32,
+        pgoff: u64,
+    ) -> io::Result<Self> {
+        let len =
+            usize::try_from(off.desc).map_err(io::Error::other)? + size as usize * size_of::<T>();
         let map = Mmap::shared(fd, len, pgoff)?;
         let base = map.as_ptr();
         let at = |o: u64| -> io::Result<*mut u8> {
@@ -381,9 +392,10 @@ impl XskSocket {
     /// required but unsupported, `EBUSY` when the queue already has a socket).
     pub fn open(ifname: &str, queue_id: u32, config: &XskConfig) -> Result<Self, IoError> {
         config.validate()?;
-        let ifindex =
-            sys::if_nametoindex(ifname).ok_or_else(|| IoError::NoSuchInterface(ifname.to_owned()))?;
-        let fd = sys::socket(libc::AF_XDP, libc::SOCK_RAW, 0).map_err(IoError::sys("socket(AF_XDP)"))?;
+        let ifindex = sys::if_nametoindex(ifname)
+            .ok_or_else(|| IoError::NoSuchInterface(ifname.to_owned()))?;
+        let fd =
+            sys::socket(libc::AF_XDP, libc::SOCK_RAW, 0).map_err(IoError::sys("socket(AF_XDP)"))?;
         let umem_len = config.frame_size as usize * config.frame_count as usize;
         let umem = Mmap::anonymous(umem_len).map_err(IoError::sys("mmap(UMEM)"))?;
 
@@ -398,25 +410,43 @@ impl XskSocket {
         let f = fd.as_fd();
         sys::setsockopt(f, libc::SOL_XDP, libc::XDP_UMEM_REG, &reg)
             .map_err(IoError::sys("setsockopt(XDP_UMEM_REG)"))?;
-        sys::setsockopt(f, libc::SOL_XDP, libc::XDP_UMEM_FILL_RING, &config.fill_size)
-            .map_err(IoError::sys("setsockopt(XDP_UMEM_FILL_RING)"))?;
-        sys::setsockopt(f, libc::SOL_XDP, libc::XDP_UMEM_COMPLETION_RING, &config.comp_size)
-            .map_err(IoError::sys("setsockopt(XDP_UMEM_COMPLETION_RING)"))?;
+        sys::setsockopt(
+            f,
+            libc::SOL_XDP,
+            libc::XDP_UMEM_FILL_RING,
+            &config.fill_size,
+        )
+        .map_err(IoError::sys("setsockopt(XDP_UMEM_FILL_RING)"))?;
+        sys::setsockopt(
+            f,
+            libc::SOL_XDP,
+            libc::XDP_UMEM_COMPLETION_RING,
+            &config.comp_size,
+        )
+        .map_err(IoError::sys("setsockopt(XDP_UMEM_COMPLETION_RING)"))?;
         sys::setsockopt(f, libc::SOL_XDP, libc::XDP_RX_RING, &config.rx_size)
             .map_err(IoError::sys("setsockopt(XDP_RX_RING)"))?;
         sys::setsockopt(f, libc::SOL_XDP, libc::XDP_TX_RING, &config.tx_size)
             .map_err(IoError::sys("setsockopt(XDP_TX_RING)"))?;
 
-        let (off, len) = sys::getsockopt::<libc::xdp_mmap_offsets>(f, libc::SOL_XDP, libc::XDP_MMAP_OFFSETS)
-            .map_err(IoError::sys("getsockopt(XDP_MMAP_OFFSETS)"))?;
+        let (off, len) =
+            sys::getsockopt::<libc::xdp_mmap_offsets>(f, libc::SOL_XDP, libc::XDP_MMAP_OFFSETS)
+                .map_err(IoError::sys("getsockopt(XDP_MMAP_OFFSETS)"))?;
         if len != size_of::<libc::xdp_mmap_offsets>() {
             // Pre-5.4 layout without the flags field: no need_wakeup support.
-            return Err(IoError::Unsupported("XDP_MMAP_OFFSETS with ring flags (Linux 5.4)"));
+            return Err(IoError::Unsupported(
+                "XDP_MMAP_OFFSETS with ring flags (Linux 5.4)",
+            ));
         }
         let fill = Ring::map(f, &off.fr, config.fill_size, libc::XDP_UMEM_PGOFF_FILL_RING)
             .map_err(IoError::sys("mmap(fill ring)"))?;
-        let comp = Ring::map(f, &off.cr, config.comp_size, libc::XDP_UMEM_PGOFF_COMPLETION_RING)
-            .map_err(IoError::sys("mmap(completion ring)"))?;
+        let comp = Ring::map(
+            f,
+            &off.cr,
+            config.comp_size,
+            libc::XDP_UMEM_PGOFF_COMPLETION_RING,
+        )
+        .map_err(IoError::sys("mmap(completion ring)"))?;
         let rx = Ring::map(f, &off.rx, config.rx_size, libc::XDP_PGOFF_RX_RING as u64)
             .map_err(IoError::sys("mmap(rx ring)"))?;
         let tx = Ring::map(f, &off.tx, config.tx_size, libc::XDP_PGOFF_TX_RING as u64)
@@ -502,15 +532,20 @@ impl XskSocket {
     /// Waits until frames are ready to receive (or `timeout` passes; `None` waits forever).
     /// Returns whether the socket is readable. Also serves as the RX wakeup for need_wakeup.
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, IoError> {
-        let revents = sys::poll(self.fd.as_fd(), libc::POLLIN, timeout).map_err(IoError::sys("poll(AF_XDP)"))?;
+        let revents = sys::poll(self.fd.as_fd(), libc::POLLIN, timeout)
+            .map_err(IoError::sys("poll(AF_XDP)"))?;
         Ok(revents & libc::POLLIN != 0)
     }
 
     /// Waits until any of `sockets` has frames to receive (or `timeout` passes); returns one
     /// readiness flag per socket, in order. For a worker serving several interfaces.
-    pub fn poll_many(sockets: &[&XskSocket], timeout: Option<Duration>) -> Result<Vec<bool>, IoError> {
+    pub fn poll_many(
+        sockets: &[&XskSocket],
+        timeout: Option<Duration>,
+    ) -> Result<Vec<bool>, IoError> {
         let fds: Vec<BorrowedFd<'_>> = sockets.iter().map(|s| s.fd.as_fd()).collect();
-        let revents = sys::poll_many(&fds, libc::POLLIN, timeout).map_err(IoError::sys("poll(AF_XDP)"))?;
+        let revents =
+            sys::poll_many(&fds, libc::POLLIN, timeout).map_err(IoError::sys("poll(AF_XDP)"))?;
         Ok(revents.into_iter().map(|r| r & libc::POLLIN != 0).collect())
     }
 
@@ -561,7 +596,10 @@ impl XskSocket {
         // owned by the application (the kernel has neither it in a ring nor in flight), and the
         // returned borrow of self prevents another view of it.
         let chunk = unsafe {
-            std::slice::from_raw_parts_mut(self.umem.as_ptr().add(base as usize), self.frame_size as usize)
+            std::slice::from_raw_parts_mut(
+                self.umem.as_ptr().add(base as usize),
+                self.frame_size as usize,
+            )
         };
         Some((chunk, off, frame.len as usize))
     }
@@ -668,7 +706,12 @@ impl XskSocket {
                 {
                     self.reclaim_completions();
                 }
-                Err(e) => return Err(IoError::Sys { op: "sendto(AF_XDP kick)", source: e }),
+                Err(e) => {
+                    return Err(IoError::Sys {
+                        op: "sendto(AF_XDP kick)",
+                        source: e,
+                    });
+                }
             }
         }
     }
@@ -734,8 +777,12 @@ impl XskSocket {
 
     /// Counters (software and kernel).
     pub fn stats(&self) -> Result<XskStats, IoError> {
-        let (k, _) = sys::getsockopt::<libc::xdp_statistics>(self.fd.as_fd(), libc::SOL_XDP, libc::XDP_STATISTICS)
-            .map_err(IoError::sys("getsockopt(XDP_STATISTICS)"))?;
+        let (k, _) = sys::getsockopt::<libc::xdp_statistics>(
+            self.fd.as_fd(),
+            libc::SOL_XDP,
+            libc::XDP_STATISTICS,
+        )
+        .map_err(IoError::sys("getsockopt(XDP_STATISTICS)"))?;
         Ok(XskStats {
             rx_dropped: k.rx_dropped,
             rx_invalid_descs: k.rx_invalid_descs + self.stats.rx_invalid_descs,
@@ -758,7 +805,9 @@ impl XskSocket {
             return Err(FrameError::OutOfBounds);
         }
         let off = frame.addr & u64::from(self.frame_size - 1);
-        if off + u64::from(frame.len) > u64::from(self.frame_size) || self.umem.len() < (i + 1) * self.frame_size as usize {
+        if off + u64::from(frame.len) > u64::from(self.frame_size)
+            || self.umem.len() < (i + 1) * self.frame_size as usize
+        {
             return Err(FrameError::OutOfBounds);
         }
         Ok(i)

@@ -11,7 +11,8 @@ use crate::util::{Netns, skip_unless_root, wait_for};
 
 /// `ip -d link show` lists an XDP program as `prog/xdp id N`.
 fn ip_shows_xdp(ns: &Netns, ifname: &str) -> bool {
-    ns.ip(&["-d", "link", "show", "dev", ifname]).contains("prog/xdp")
+    ns.ip(&["-d", "link", "show", "dev", ifname])
+        .contains("prog/xdp")
 }
 
 /// The `xdp_hold` example, built by `cargo test` next to this test binary.
@@ -40,21 +41,29 @@ fn detach_on_drop_and_when_the_owner_is_killed() {
         assert_eq!(query().map(|a| a.prog_id), Some(s.prog_id()));
         assert!(ip_shows_xdp(&ns, "x0"));
         // A second program cannot take the interface from the first.
-        let busy = ns.run(|| TunDecap::attach("x0", XdpMode::Auto)).unwrap_err();
+        let busy = ns
+            .run(|| TunDecap::attach("x0", XdpMode::Auto))
+            .unwrap_err();
         assert_eq!(busy.raw_os_error(), Some(16), "EBUSY: {busy}");
         drop(s);
         assert_eq!(query(), None);
         assert!(!ip_shows_xdp(&ns, "x0"));
     }
     let t = ns.run(|| TunDecap::attach("x0", XdpMode::Auto)).unwrap();
-    assert_eq!(t.attached_mode(), XdpMode::Native, "veth supports native XDP");
+    assert_eq!(
+        t.attached_mode(),
+        XdpMode::Native,
+        "veth supports native XDP"
+    );
     assert!(query().is_some());
     t.detach();
     assert_eq!(query(), None);
 
     // SIGKILL of the owning process.
     let Some(hold) = xdp_hold() else {
-        eprintln!("SKIP detach (SIGKILL part): examples/xdp_hold not built next to the test binary");
+        eprintln!(
+            "SKIP detach (SIGKILL part): examples/xdp_hold not built next to the test binary"
+        );
         return;
     };
     for prog in ["steer", "tun_decap"] {
@@ -65,8 +74,13 @@ fn detach_on_drop_and_when_the_owner_is_killed() {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        assert!(line.starts_with("attached x0 Native"), "xdp_hold said {line:?}");
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(
+            line.starts_with("attached x0 Native"),
+            "xdp_hold said {line:?}"
+        );
         assert!(query().is_some());
         assert!(ip_shows_xdp(&ns, "x0"));
         child.kill().unwrap(); // SIGKILL: no destructor runs

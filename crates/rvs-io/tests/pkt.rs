@@ -192,7 +192,8 @@ impl Responder {
             ETHERTYPE_IPV6 if f.len() >= ETH_HLEN + 40 => {
                 let next = f[ETH_HLEN + 6];
                 let l4 = ETH_HLEN + 40;
-                let src6 = Ipv6Addr::from(<[u8; 16]>::try_from(&f[ETH_HLEN + 8..ETH_HLEN + 24]).unwrap());
+                let src6 =
+                    Ipv6Addr::from(<[u8; 16]>::try_from(&f[ETH_HLEN + 8..ETH_HLEN + 24]).unwrap());
                 if next == 58 && f.len() >= l4 + 24 && f[l4] == 135 {
                     let target = Ipv6Addr::from(<[u8; 16]>::try_from(&f[l4 + 8..l4 + 24]).unwrap());
                     if !self.vips.contains(&IpAddr::V6(target)) {
@@ -271,7 +272,11 @@ fn reflect_udp(u: &mut [u8], src: IpAddr, dst: IpAddr) {
 
 /// Runs the echo worker on `sock` until `stop`; returns what it saw and the socket (for its
 /// counters and chunk accounting).
-pub(crate) fn echo_worker(mut sock: XskSocket, resp: Responder, stop: Arc<AtomicBool>) -> (Seen, XskSocket) {
+pub(crate) fn echo_worker(
+    mut sock: XskSocket,
+    resp: Responder,
+    stop: Arc<AtomicBool>,
+) -> (Seen, XskSocket) {
     let mut seen = Seen::default();
     let mut frames: Vec<Frame> = Vec::with_capacity(64);
     let mut answer = [0u8; 128];
@@ -331,7 +336,10 @@ fn checksum_helpers_match_a_known_header() {
     assert_eq!(&h[10..12], &[0xb8, 0x61]);
     // Over a datagram whose checksum is right, the sum is 0xffff, which folds to 0 and is then
     // written as 0xffff (UDP's "zero" rule); a wrong checksum gives anything else.
-    let (s, d) = ("198.18.0.1".parse().unwrap(), "198.18.0.100".parse().unwrap());
+    let (s, d) = (
+        "198.18.0.1".parse().unwrap(),
+        "198.18.0.100".parse().unwrap(),
+    );
     let u = udp(s, d, 1000, 7777, b"hello");
     assert_eq!(l4_checksum(s, d, 17, &u), 0xffff);
 }
@@ -366,11 +374,18 @@ pub(crate) fn is_echo_reply(f: &[u8], id: u16) -> bool {
     match ethertype(f) {
         ETHERTYPE_IPV4 => {
             let l4 = ETH_HLEN + usize::from(f[ETH_HLEN] & 0xf) * 4;
-            f[ETH_HLEN + 9] == 1 && f.len() >= l4 + 8 && f[l4] == 0 && f[l4 + 4..l4 + 6] == id.to_be_bytes()
+            f[ETH_HLEN + 9] == 1
+                && f.len() >= l4 + 8
+                && f[l4] == 0
+                && f[l4 + 4..l4 + 6] == id.to_be_bytes()
         }
         ETHERTYPE_IPV6 => {
             let l4 = ETH_HLEN + 40;
-            f.len() >= l4 && f[ETH_HLEN + 6] == 58 && f.len() >= l4 + 8 && f[l4] == 129 && f[l4 + 4..l4 + 6] == id.to_be_bytes()
+            f.len() >= l4
+                && f[ETH_HLEN + 6] == 58
+                && f.len() >= l4 + 8
+                && f[l4] == 129
+                && f[l4 + 4..l4 + 6] == id.to_be_bytes()
         }
         _ => false,
     }

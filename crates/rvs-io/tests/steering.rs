@@ -46,7 +46,12 @@ impl Drop for Worker {
 impl Harness {
     /// Attaches in native mode and starts the worker; `None` (after printing why) when the
     /// kernel cannot do native XDP or AF_XDP here.
-    pub(crate) fn start(director: &Netns, ifname: &str, resp: Responder, config: &XskConfig) -> Option<Self> {
+    pub(crate) fn start(
+        director: &Netns,
+        ifname: &str,
+        resp: Responder,
+        config: &XskConfig,
+    ) -> Option<Self> {
         let steer = match director.run(|| Steering::attach(ifname, XdpMode::Native)) {
             Ok(s) => s,
             Err(e) if e.raw_os_error() == Some(libc_eopnotsupp()) => {
@@ -92,7 +97,8 @@ fn libc_eopnotsupp() -> i32 {
 
 /// Sends `n` datagrams to `dst` and collects the replies (from `dst`, same payloads).
 pub(crate) fn echo_roundtrip(sock: &UdpSocket, dst: SocketAddr, n: usize) -> usize {
-    sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let mut want = std::collections::HashSet::new();
     for i in 0..n {
         let payload = format!("rvs-io echo {i}");
@@ -102,10 +108,10 @@ pub(crate) fn echo_roundtrip(sock: &UdpSocket, dst: SocketAddr, n: usize) -> usi
     let deadline = Instant::now() + Duration::from_secs(3);
     let mut buf = [0u8; 2048];
     while !want.is_empty() && Instant::now() < deadline {
-        if let Ok((len, from)) = sock.recv_from(&mut buf) {
-            if from == dst {
-                want.remove(std::str::from_utf8(&buf[..len]).unwrap_or(""));
-            }
+        if let Ok((len, from)) = sock.recv_from(&mut buf)
+            && from == dst
+        {
+            want.remove(std::str::from_utf8(&buf[..len]).unwrap_or(""));
         }
     }
     n - want.len()
@@ -117,12 +123,18 @@ pub(crate) fn ping(ns: &Netns, ifname: &str, dst_mac: [u8; 6], src: IpAddr, dst:
     let sock = ns.run(|| PacketSocket::open(ifname, ETH_P_ALL)).unwrap();
     let id = (std::process::id() & 0xffff) as u16;
     let frame = match (src, dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            pkt::ethernet(dst_mac, src_mac, pkt::ETHERTYPE_IPV4, &pkt::ipv4(s, d, 1, &pkt::icmp4_echo(id, 1)))
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            pkt::ethernet(dst_mac, src_mac, pkt::ETHERTYPE_IPV6, &pkt::ipv6(s, d, 58, &pkt::icmp6_echo(s, d, id, 1)))
-        }
+        (IpAddr::V4(s), IpAddr::V4(d)) => pkt::ethernet(
+            dst_mac,
+            src_mac,
+            pkt::ETHERTYPE_IPV4,
+            &pkt::ipv4(s, d, 1, &pkt::icmp4_echo(id, 1)),
+        ),
+        (IpAddr::V6(s), IpAddr::V6(d)) => pkt::ethernet(
+            dst_mac,
+            src_mac,
+            pkt::ETHERTYPE_IPV6,
+            &pkt::ipv6(s, d, 58, &pkt::icmp6_echo(s, d, id, 1)),
+        ),
         _ => panic!("mixed families"),
     };
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -133,10 +145,11 @@ pub(crate) fn ping(ns: &Netns, ifname: &str, dst_mac: [u8; 6], src: IpAddr, dst:
             sock.send(&frame).unwrap();
             next_send = Instant::now() + Duration::from_millis(500);
         }
-        if let Some(n) = sock.recv(&mut buf, Some(Duration::from_millis(50))).unwrap() {
-            if pkt::is_echo_reply(&buf[..n], id) {
-                return true;
-            }
+        let got = sock
+            .recv(&mut buf, Some(Duration::from_millis(50)))
+            .unwrap();
+        if got.is_some_and(|n| pkt::is_echo_reply(&buf[..n], id)) {
+            return true;
         }
     }
     false
@@ -150,7 +163,11 @@ fn steering_ipv4() {
     let c = Netns::new("s4c");
     let d = Netns::new("s4d");
     veth(&c, "c0", &["198.18.0.1/24"], &d, "d0", &["198.18.0.2/24"]);
-    let (cip, dip, vip) = (ipaddr("198.18.0.1"), ipaddr("198.18.0.2"), ipaddr("198.18.0.100"));
+    let (cip, dip, vip) = (
+        ipaddr("198.18.0.1"),
+        ipaddr("198.18.0.2"),
+        ipaddr("198.18.0.100"),
+    );
     let dmac = d.mac("d0");
     let resp = Responder {
         mac: dmac,
@@ -168,24 +185,41 @@ fn steering_ipv4() {
     h.steer.add_vip_addr(vip).unwrap();
 
     // Nobody answers ARP for the VIP yet: a static entry on the client.
-    let c0 = c.run(|| Netlink::open().unwrap().link_by_name("c0").unwrap()).ifindex;
-    c.run(|| Netlink::open().unwrap().set_neighbour(c0, vip, dmac, true)).unwrap();
+    let c0 = c
+        .run(|| Netlink::open().unwrap().link_by_name("c0").unwrap())
+        .ifindex;
+    c.run(|| Netlink::open().unwrap().set_neighbour(c0, vip, dmac, true))
+        .unwrap();
     let client = c.run(|| UdpSocket::bind("198.18.0.1:0")).unwrap();
     let got = echo_roundtrip(&client, SocketAddr::new(vip, 7777), 50);
-    assert_eq!(got, 50, "every datagram to VIP:7777 is echoed by the AF_XDP worker");
+    assert_eq!(
+        got, 50,
+        "every datagram to VIP:7777 is echoed by the AF_XDP worker"
+    );
 
     // The director's own address still reaches the kernel: UDP to a real socket, and ping.
     let server = d.run(|| UdpSocket::bind("198.18.0.2:7777")).unwrap();
-    server.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    client.send_to(b"to the kernel", SocketAddr::new(dip, 7777)).unwrap();
+    server
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    client
+        .send_to(b"to the kernel", SocketAddr::new(dip, 7777))
+        .unwrap();
     let mut buf = [0u8; 64];
-    let (n, from) = server.recv_from(&mut buf).expect("kernel socket receives non-VIP traffic");
+    let (n, from) = server
+        .recv_from(&mut buf)
+        .expect("kernel socket receives non-VIP traffic");
     assert_eq!((&buf[..n], from.ip()), (&b"to the kernel"[..], cip));
-    assert!(ping(&c, "c0", dmac, cip, dip), "ping to the director's own address");
+    assert!(
+        ping(&c, "c0", dmac, cip, dip),
+        "ping to the director's own address"
+    );
 
     // A port that is not a virtual service is passed, not redirected.
     let before = h.steer.counters().unwrap();
-    client.send_to(b"not a service", SocketAddr::new(vip, 7778)).unwrap();
+    client
+        .send_to(b"not a service", SocketAddr::new(vip, 7778))
+        .unwrap();
     // Ping to the VIP: the echo request is steered (the worker does not answer it).
     assert!(!ping(&c, "c0", dmac, cip, vip));
     let after = h.steer.counters().unwrap();
@@ -193,10 +227,17 @@ fn steering_ipv4() {
     assert!(after.vip_echo > before.vip_echo);
 
     // Without the static entry the client ARPs for the VIP; the worker answers from AF_XDP.
-    c.run(|| Netlink::open().unwrap().del_neighbour(c0, vip)).unwrap();
+    c.run(|| Netlink::open().unwrap().del_neighbour(c0, vip))
+        .unwrap();
     assert_eq!(echo_roundtrip(&client, SocketAddr::new(vip, 7777), 3), 3);
-    let learned = c.run(|| Netlink::open().unwrap().neighbour(c0, vip)).unwrap();
-    assert_eq!(learned.and_then(|n| n.mac), Some(dmac), "ARP reply from the worker was learned");
+    let learned = c
+        .run(|| Netlink::open().unwrap().neighbour(c0, vip))
+        .unwrap();
+    assert_eq!(
+        learned.and_then(|n| n.mac),
+        Some(dmac),
+        "ARP reply from the worker was learned"
+    );
 
     let counters = h.steer.counters().unwrap();
     let (seen, sock, steer) = h.finish();
@@ -211,10 +252,17 @@ fn steering_ipv4() {
     assert_eq!(acct.app, 0, "every received frame went back: {acct:?}");
     assert_eq!(acct.free + acct.fill + acct.app + acct.tx, 4096);
     let stats = sock.stats().unwrap();
-    assert!(stats.rx_packets >= 53 && stats.tx_packets >= 53, "{stats:?}");
+    assert!(
+        stats.rx_packets >= 53 && stats.tx_packets >= 53,
+        "{stats:?}"
+    );
     drop(sock);
     drop(steer);
-    assert_eq!(d.run(|| xdp::query("d0")).unwrap(), None, "detached on drop");
+    assert_eq!(
+        d.run(|| xdp::query("d0")).unwrap(),
+        None,
+        "detached on drop"
+    );
 }
 
 #[test]
@@ -224,8 +272,19 @@ fn steering_ipv6() {
     }
     let c = Netns::new("s6c");
     let d = Netns::new("s6d");
-    veth(&c, "c0", &["2001:db8:6::1/64"], &d, "d0", &["2001:db8:6::2/64"]);
-    let (cip, dip, vip) = (ipaddr("2001:db8:6::1"), ipaddr("2001:db8:6::2"), ipaddr("2001:db8:6::100"));
+    veth(
+        &c,
+        "c0",
+        &["2001:db8:6::1/64"],
+        &d,
+        "d0",
+        &["2001:db8:6::2/64"],
+    );
+    let (cip, dip, vip) = (
+        ipaddr("2001:db8:6::1"),
+        ipaddr("2001:db8:6::2"),
+        ipaddr("2001:db8:6::100"),
+    );
     let dmac = d.mac("d0");
     let resp = Responder {
         mac: dmac,
@@ -241,14 +300,27 @@ fn steering_ipv6() {
     // No static neighbour: the client's kernel solicits the VIP, the worker advertises it.
     let client = c.run(|| UdpSocket::bind("[2001:db8:6::1]:0")).unwrap();
     assert_eq!(echo_roundtrip(&client, SocketAddr::new(vip, 7777), 20), 20);
-    let c0 = c.run(|| Netlink::open().unwrap().link_by_name("c0").unwrap()).ifindex;
-    let learned = c.run(|| Netlink::open().unwrap().neighbour(c0, vip)).unwrap();
-    assert_eq!(learned.and_then(|n| n.mac), Some(dmac), "NA from the worker was learned");
+    let c0 = c
+        .run(|| Netlink::open().unwrap().link_by_name("c0").unwrap())
+        .ifindex;
+    let learned = c
+        .run(|| Netlink::open().unwrap().neighbour(c0, vip))
+        .unwrap();
+    assert_eq!(
+        learned.and_then(|n| n.mac),
+        Some(dmac),
+        "NA from the worker was learned"
+    );
 
     // The director's own address: ND and ping go to the kernel.
-    assert!(ping(&c, "c0", dmac, cip, dip), "ping6 to the director's own address");
+    assert!(
+        ping(&c, "c0", dmac, cip, dip),
+        "ping6 to the director's own address"
+    );
     let before = h.steer.counters().unwrap();
-    client.send_to(b"not a service", SocketAddr::new(vip, 7778)).unwrap();
+    client
+        .send_to(b"not a service", SocketAddr::new(vip, 7778))
+        .unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let after = h.steer.counters().unwrap();
     assert!(after.passed > before.passed);

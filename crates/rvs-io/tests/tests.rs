@@ -3,7 +3,11 @@
 //! and print `SKIP ...` and pass when they cannot run.
 
 mod detach;
+mod netlink;
 mod pkt;
 mod steering;
+mod sysctl_netns;
+mod throughput;
 mod tun_decap;
 mod util;
+mod xsk;

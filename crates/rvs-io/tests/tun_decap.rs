@@ -26,7 +26,14 @@ fn tun_decap_delivers_inner_packets_to_vips_on_lo() {
     }
     let c = Netns::new("tdc");
     let r = Netns::new("tdr");
-    veth(&c, "c0", &["198.18.1.1/24", "2001:db8:1::1/64"], &r, "r0", &["198.18.1.2/24", "2001:db8:1::2/64"]);
+    veth(
+        &c,
+        "c0",
+        &["198.18.1.1/24", "2001:db8:1::1/64"],
+        &r,
+        "r0",
+        &["198.18.1.2/24", "2001:db8:1::2/64"],
+    );
     // The real server routes replies to clients through the director side, as in LVS-TUN
     // (this also satisfies rp_filter for the client addresses).
     r.ip(&["route", "add", "default", "via", "198.18.1.1"]);
@@ -51,8 +58,12 @@ fn tun_decap_delivers_inner_packets_to_vips_on_lo() {
     decap.add_vip(IpAddr::V4(vip4)).unwrap();
     decap.add_vip(IpAddr::V6(vip6)).unwrap();
 
-    let srv4 = r.run(|| UdpSocket::bind(SocketAddr::new(IpAddr::V4(vip4), 5353))).unwrap();
-    let srv6 = r.run(|| UdpSocket::bind(SocketAddr::new(IpAddr::V6(vip6), 5353))).unwrap();
+    let srv4 = r
+        .run(|| UdpSocket::bind(SocketAddr::new(IpAddr::V4(vip4), 5353)))
+        .unwrap();
+    let srv6 = r
+        .run(|| UdpSocket::bind(SocketAddr::new(IpAddr::V6(vip6), 5353)))
+        .unwrap();
     for s in [&srv4, &srv6] {
         s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     }
@@ -63,30 +74,60 @@ fn tun_decap_delivers_inner_packets_to_vips_on_lo() {
     let (dir4, rip4) = (v4("198.18.1.1"), v4("198.18.1.2"));
     let (dir6, rip6) = (v6("2001:db8:1::1"), v6("2001:db8:1::2"));
     let inner4 = |dst: Ipv4Addr, payload: &[u8]| {
-        pkt::ipv4(cip4, dst, 17, &pkt::udp(cip4.into(), dst.into(), 4444, 5353, payload))
+        pkt::ipv4(
+            cip4,
+            dst,
+            17,
+            &pkt::udp(cip4.into(), dst.into(), 4444, 5353, payload),
+        )
     };
     let inner6 = |dst: Ipv6Addr, payload: &[u8]| {
-        pkt::ipv6(cip6, dst, 17, &pkt::udp(cip6.into(), dst.into(), 6666, 5353, payload))
+        pkt::ipv6(
+            cip6,
+            dst,
+            17,
+            &pkt::udp(cip6.into(), dst.into(), 6666, 5353, payload),
+        )
     };
     let send4 = |outer_dst: Ipv4Addr, proto: u8, inner: &[u8]| {
-        tx.send(&pkt::ethernet(rmac, cmac, pkt::ETHERTYPE_IPV4, &pkt::ipv4(dir4, outer_dst, proto, inner)))
-            .unwrap();
+        tx.send(&pkt::ethernet(
+            rmac,
+            cmac,
+            pkt::ETHERTYPE_IPV4,
+            &pkt::ipv4(dir4, outer_dst, proto, inner),
+        ))
+        .unwrap();
     };
     let send6 = |outer_dst: Ipv6Addr, next: u8, inner: &[u8]| {
-        tx.send(&pkt::ethernet(rmac, cmac, pkt::ETHERTYPE_IPV6, &pkt::ipv6(dir6, outer_dst, next, inner)))
-            .unwrap();
+        tx.send(&pkt::ethernet(
+            rmac,
+            cmac,
+            pkt::ETHERTYPE_IPV6,
+            &pkt::ipv6(dir6, outer_dst, next, inner),
+        ))
+        .unwrap();
     };
     let mut buf = [0u8; 256];
 
     // IPIP (IPv4 in IPv4).
     send4(rip4, 4, &inner4(vip4, b"ipip"));
-    let (n, from) = srv4.recv_from(&mut buf).expect("inner IPv4 datagram delivered");
-    assert_eq!((&buf[..n], from), (&b"ipip"[..], SocketAddr::new(cip4.into(), 4444)));
+    let (n, from) = srv4
+        .recv_from(&mut buf)
+        .expect("inner IPv4 datagram delivered");
+    assert_eq!(
+        (&buf[..n], from),
+        (&b"ipip"[..], SocketAddr::new(cip4.into(), 4444))
+    );
 
     // IP6IP6.
     send6(rip6, 41, &inner6(vip6, b"ip6ip6"));
-    let (n, from) = srv6.recv_from(&mut buf).expect("inner IPv6 datagram delivered");
-    assert_eq!((&buf[..n], from), (&b"ip6ip6"[..], SocketAddr::new(cip6.into(), 6666)));
+    let (n, from) = srv6
+        .recv_from(&mut buf)
+        .expect("inner IPv6 datagram delivered");
+    assert_eq!(
+        (&buf[..n], from),
+        (&b"ip6ip6"[..], SocketAddr::new(cip6.into(), 6666))
+    );
 
     // IPv4 in IPv6.
     send6(rip6, 4, &inner4(vip4, b"4in6"));
@@ -96,12 +137,19 @@ fn tun_decap_delivers_inner_packets_to_vips_on_lo() {
     // Left alone: inner destination not a VIP here, outer destination not this host.
     send4(rip4, 4, &inner4(v4("198.18.1.200"), b"not a vip"));
     send4(v4("198.18.1.77"), 4, &inner4(vip4, b"not for us"));
-    srv4.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
-    assert!(srv4.recv_from(&mut buf).is_err(), "nothing else reaches the VIP socket");
+    srv4.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    assert!(
+        srv4.recv_from(&mut buf).is_err(),
+        "nothing else reaches the VIP socket"
+    );
 
     let k = decap.counters().unwrap();
     println!("tun_decap: {k:?}");
-    assert_eq!((k.decap_v4, k.decap_v6, k.not_vip, k.not_local), (2, 1, 1, 1));
+    assert_eq!(
+        (k.decap_v4, k.decap_v6, k.not_vip, k.not_local),
+        (2, 1, 1, 1)
+    );
     assert_eq!(k.error, 0);
 
     drop(decap);

@@ -84,14 +84,25 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
     }
 }
 
 /// Joins `a:if_a` and `b:if_b` with a veth pair, addresses them and brings them up.
 /// IPv6 addresses are added with `nodad` so they are usable at once.
-pub(crate) fn veth(a: &Netns, if_a: &str, addrs_a: &[&str], b: &Netns, if_b: &str, addrs_b: &[&str]) {
-    a.ip(&["link", "add", if_a, "type", "veth", "peer", "name", if_b, "netns", &b.name]);
+pub(crate) fn veth(
+    a: &Netns,
+    if_a: &str,
+    addrs_a: &[&str],
+    b: &Netns,
+    if_b: &str,
+    addrs_b: &[&str],
+) {
+    a.ip(&[
+        "link", "add", if_a, "type", "veth", "peer", "name", if_b, "netns", &b.name,
+    ]);
     for (ns, ifname, addrs) in [(a, if_a, addrs_a), (b, if_b, addrs_b)] {
         for addr in addrs {
             if addr.contains(':') {

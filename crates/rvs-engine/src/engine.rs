@@ -37,7 +37,7 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { seed: 0x5eed_1b5_c0ffee, conn_capacity: 4096 }
+        Self { seed: 0x0005_eed1_b5c0_ffee, conn_capacity: 4096 }
     }
 }
 

@@ -129,7 +129,7 @@ impl L2 {
 
     /// Replaces the routing table.
     pub fn set_routes(&mut self, mut routes: Vec<Route>) {
-        routes.sort_by(|a, b| b.prefix_len.cmp(&a.prefix_len));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix_len));
         self.routes = routes;
         self.generation = self.generation.wrapping_add(1);
     }

@@ -321,12 +321,10 @@ fn nat_rewrite<A: ConnAddr>(data: &mut [u8], f: &Flow<A>, side: Side, addr: IpAd
                 };
             }
         }
-        IPPROTO_SCTP => {
-            if seg.len() >= 12 {
-                let at = if side == Side::Src { 0 } else { 2 };
-                seg[at..at + 2].copy_from_slice(&port.to_be_bytes());
-                sctp_fill_checksum(seg);
-            }
+        IPPROTO_SCTP if seg.len() >= 12 => {
+            let at = if side == Side::Src { 0 } else { 2 };
+            seg[at..at + 2].copy_from_slice(&port.to_be_bytes());
+            sctp_fill_checksum(seg);
         }
         _ => {}
     }

@@ -113,7 +113,11 @@ impl ConnAddr for Ipv6Addr {
     fn masked(self, netmask: &Netmask) -> Self {
         match netmask {
             Netmask::V6(len) if *len < 128 => {
-                let mask = if *len == 0 { 0 } else { u128::MAX << (128 - u32::from(*len)) };
+                let mask = if *len == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - u32::from(*len))
+                };
                 Self::from(u128::from(self) & mask)
             }
             _ => self,
@@ -403,7 +407,9 @@ impl<A: ConnAddr> ConnTable<A> {
     fn unlink(&mut self, idx: ConnIdx) {
         let c = self.entries[idx as usize];
         let b = self.hash_in(c.proto, c.caddr, c.cport, c.vaddr, c.vport);
-        Self::unlink_from(&mut self.in_buckets[b], idx, &mut self.entries, |e| &mut e.next_in);
+        Self::unlink_from(&mut self.in_buckets[b], idx, &mut self.entries, |e| {
+            &mut e.next_in
+        });
         if c.flags & flags::OUT_LINKED != 0 {
             let b = self.hash_out(c.proto, c.daddr, c.dport, c.caddr, c.cport);
             Self::unlink_from(&mut self.out_buckets[b], idx, &mut self.entries, |e| {
@@ -475,7 +481,9 @@ impl<A: ConnAddr> ConnTable<A> {
 
     /// Whether `idx` is a live entry.
     pub fn is_live(&self, idx: ConnIdx) -> bool {
-        self.entries.get(idx as usize).is_some_and(|c| c.flags & flags::FREE == 0)
+        self.entries
+            .get(idx as usize)
+            .is_some_and(|c| c.flags & flags::FREE == 0)
     }
 
     /// The entry at `idx` (callers hold indices from lookups or iteration).
@@ -492,7 +500,9 @@ impl<A: ConnAddr> ConnTable<A> {
 
     /// The live entry in slot `idx`, if any (for sweeps over `0..slots()`).
     pub fn slot(&self, idx: ConnIdx) -> Option<&Conn<A>> {
-        self.entries.get(idx as usize).filter(|c| c.flags & flags::FREE == 0)
+        self.entries
+            .get(idx as usize)
+            .filter(|c| c.flags & flags::FREE == 0)
     }
 
     /// Every live entry with its index.
@@ -524,10 +534,33 @@ mod tests {
     #[test]
     fn insert_lookup_remove_both_directions() {
         let mut t = ConnTable::<Ipv4Addr>::new(16, 7);
-        let c = Conn::new(6, v4(1), 40000, v4(100), 80, v4(11), 8080, DestId(3), 0, 100);
+        let c = Conn::new(
+            6,
+            v4(1),
+            40000,
+            v4(100),
+            80,
+            v4(11),
+            8080,
+            DestId(3),
+            0,
+            100,
+        );
         let i = t.insert(c, true);
-        let ik = InKey { proto: 6, caddr: v4(1), cport: 40000, vaddr: v4(100), vport: 80 };
-        let ok = OutKey { proto: 6, daddr: v4(11), dport: 8080, caddr: v4(1), cport: 40000 };
+        let ik = InKey {
+            proto: 6,
+            caddr: v4(1),
+            cport: 40000,
+            vaddr: v4(100),
+            vport: 80,
+        };
+        let ok = OutKey {
+            proto: 6,
+            daddr: v4(11),
+            dport: 8080,
+            caddr: v4(1),
+            cport: 40000,
+        };
         assert_eq!(t.lookup_in(&ik), Some(i));
         assert_eq!(t.lookup_out(&ok), Some(i));
         assert_eq!(t.lookup_template(&ik), None);
@@ -540,7 +573,18 @@ mod tests {
 
     #[test]
     fn wrapping_expiry() {
-        let c = Conn::new(17, v4(1), 1, v4(2), 2, v4(3), 3, DestId(0), 0, 5u32.wrapping_sub(10));
+        let c = Conn::new(
+            17,
+            v4(1),
+            1,
+            v4(2),
+            2,
+            v4(3),
+            3,
+            DestId(0),
+            0,
+            5u32.wrapping_sub(10),
+        );
         // Expires at u32::MAX - 4; time keeps going across the wrap.
         assert!(!c.expired(u32::MAX - 20));
         assert!(!c.expired(u32::MAX - 5));

@@ -29,11 +29,15 @@ impl Engine {
         self.advance(now);
         let r = match req {
             Request::GetInfo => Ok(Response::Info { info: self.info() }),
-            Request::ListServices => Ok(Response::Services { services: self.list_services() }),
+            Request::ListServices => Ok(Response::Services {
+                services: self.list_services(),
+            }),
             Request::GetService { key } => self
                 .services
                 .find(&key)
-                .map(|id| Response::Services { services: vec![self.service_entry(id)] })
+                .map(|id| Response::Services {
+                    services: vec![self.service_entry(id)],
+                })
                 .ok_or(ApiError::NoSuchService),
             Request::AddService { spec } => self.add_service(spec).map(|_| Response::Ok),
             Request::EditService { spec } => self.edit_service(spec).map(|()| Response::Ok),
@@ -48,21 +52,33 @@ impl Engine {
             Request::EditDest { service, dest } => {
                 self.edit_dest(&service, dest).map(|()| Response::Ok)
             }
-            Request::DelDest { service, addr, port } => {
-                self.del_dest(&service, addr, port).map(|()| Response::Ok)
-            }
+            Request::DelDest {
+                service,
+                addr,
+                port,
+            } => self.del_dest(&service, addr, port).map(|()| Response::Ok),
             Request::Zero { service } => self.zero(service.as_ref()).map(|()| Response::Ok),
             Request::SetTimeouts { timeouts } => {
                 self.timeouts.set(timeouts);
                 Ok(Response::Ok)
             }
-            Request::GetTimeouts => Ok(Response::Timeouts { timeouts: self.timeouts.timeouts() }),
-            Request::ListConns => Ok(Response::Conns { conns: self.list_conns() }),
-            Request::StartDaemon { .. } | Request::StopDaemon { .. } => Err(ApiError::NotSupported(
-                "connection synchronisation is not implemented in this rvs version".to_owned(),
-            )),
-            Request::ListDaemons => Ok(Response::Daemons { daemons: Vec::new() }),
-            Request::GetSysctls => Ok(Response::Sysctls { sysctls: self.sysctl.list() }),
+            Request::GetTimeouts => Ok(Response::Timeouts {
+                timeouts: self.timeouts.timeouts(),
+            }),
+            Request::ListConns => Ok(Response::Conns {
+                conns: self.list_conns(),
+            }),
+            Request::StartDaemon { .. } | Request::StopDaemon { .. } => {
+                Err(ApiError::NotSupported(
+                    "connection synchronisation is not implemented in this rvs version".to_owned(),
+                ))
+            }
+            Request::ListDaemons => Ok(Response::Daemons {
+                daemons: Vec::new(),
+            }),
+            Request::GetSysctls => Ok(Response::Sysctls {
+                sysctls: self.sysctl.list(),
+            }),
             Request::SetSysctl { name, value } => self
                 .sysctl
                 .set(&name, value)
@@ -74,7 +90,10 @@ impl Engine {
 
     /// Version and table size.
     pub fn info(&self) -> Info {
-        Info { version: IPVS_VERSION, conn_tab_size: self.conns4.buckets() as u32 }
+        Info {
+            version: IPVS_VERSION,
+            conn_tab_size: self.conns4.buckets() as u32,
+        }
     }
 
     /// `-A`.
@@ -99,7 +118,10 @@ impl Engine {
     /// `-E`: every parameter is replaced; connections and real servers stay.
     pub fn edit_service(&mut self, mut spec: ServiceSpec) -> Result<(), ApiError> {
         validate_service(&mut spec)?;
-        let id = self.services.find(&spec.key).ok_or(ApiError::NoSuchService)?;
+        let id = self
+            .services
+            .find(&spec.key)
+            .ok_or(ApiError::NoSuchService)?;
         let kind = parse_scheduler(&spec.scheduler)?;
         let Some(svc) = self.services.get_mut(id) else {
             return Err(ApiError::NoSuchService);
@@ -123,7 +145,9 @@ impl Engine {
     }
 
     fn remove_service(&mut self, id: ServiceId) {
-        let Some(svc) = self.services.remove(id) else { return };
+        let Some(svc) = self.services.remove(id) else {
+            return;
+        };
         for d in svc.dests {
             self.retire_dest(d);
         }
@@ -145,9 +169,13 @@ impl Engine {
     pub fn add_dest(&mut self, key: &ServiceKey, spec: DestSpec) -> Result<DestId, ApiError> {
         let sid = self.services.find(key).ok_or(ApiError::ServiceNotDefined)?;
         validate_dest(key, &spec)?;
-        let Some(svc) = self.services.get(sid) else { return Err(ApiError::ServiceNotDefined) };
+        let Some(svc) = self.services.get(sid) else {
+            return Err(ApiError::ServiceNotDefined);
+        };
         if svc.dests.iter().any(|&d| {
-            self.dests.get(d).is_some_and(|d| d.addr == spec.addr && d.port == spec.port)
+            self.dests
+                .get(d)
+                .is_some_and(|d| d.addr == spec.addr && d.port == spec.port)
         }) {
             return Err(ApiError::DestExists);
         }
@@ -169,9 +197,12 @@ impl Engine {
             }
             None => self.dests.insert(Dest::new(spec, sid)),
         };
-        let Some(svc) = self.services.get_mut(sid) else { return Err(ApiError::ServiceNotDefined) };
+        let Some(svc) = self.services.get_mut(sid) else {
+            return Err(ApiError::ServiceNotDefined);
+        };
         svc.dests.insert(0, id);
-        svc.sched.add_dest(DestList::new(&svc.dests, &self.dests), id);
+        svc.sched
+            .add_dest(DestList::new(&svc.dests, &self.dests), id);
         self.vip_refs_changed();
         Ok(id)
     }
@@ -180,12 +211,15 @@ impl Engine {
     pub fn edit_dest(&mut self, key: &ServiceKey, spec: DestSpec) -> Result<(), ApiError> {
         let sid = self.services.find(key).ok_or(ApiError::ServiceNotDefined)?;
         validate_dest(key, &spec)?;
-        let id = self.find_dest(sid, spec.addr, spec.port).ok_or(ApiError::NoSuchDest)?;
+        let id = self
+            .find_dest(sid, spec.addr, spec.port)
+            .ok_or(ApiError::NoSuchDest)?;
         if let Some(d) = self.dests.get_mut(id) {
             apply_dest_spec(d, spec);
         }
         if let Some(svc) = self.services.get_mut(sid) {
-            svc.sched.upd_dest(DestList::new(&svc.dests, &self.dests), id);
+            svc.sched
+                .upd_dest(DestList::new(&svc.dests, &self.dests), id);
         }
         self.vip_refs_changed();
         Ok(())
@@ -194,8 +228,12 @@ impl Engine {
     /// `-d`.
     pub fn del_dest(&mut self, key: &ServiceKey, addr: IpAddr, port: u16) -> Result<(), ApiError> {
         let sid = self.services.find(key).ok_or(ApiError::ServiceNotDefined)?;
-        let id = self.find_dest(sid, addr, port).ok_or(ApiError::NoSuchDest)?;
-        let Some(svc) = self.services.get_mut(sid) else { return Err(ApiError::ServiceNotDefined) };
+        let id = self
+            .find_dest(sid, addr, port)
+            .ok_or(ApiError::NoSuchDest)?;
+        let Some(svc) = self.services.get_mut(sid) else {
+            return Err(ApiError::ServiceNotDefined);
+        };
         let before = svc.dests.clone();
         svc.dests.retain(|&d| d != id);
         svc.sched.del_dest(
@@ -213,15 +251,18 @@ impl Engine {
 
     fn find_dest(&self, sid: ServiceId, addr: IpAddr, port: u16) -> Option<DestId> {
         let svc = self.services.get(sid)?;
-        svc.dests
-            .iter()
-            .copied()
-            .find(|&d| self.dests.get(d).is_some_and(|d| d.addr == addr && d.port == port))
+        svc.dests.iter().copied().find(|&d| {
+            self.dests
+                .get(d)
+                .is_some_and(|d| d.addr == addr && d.port == port)
+        })
     }
 
     /// Marks a real server unavailable; frees it now if nothing refers to it, else trashes it.
     fn retire_dest(&mut self, id: DestId) {
-        let Some(d) = self.dests.get_mut(id) else { return };
+        let Some(d) = self.dests.get_mut(id) else {
+            return;
+        };
         d.available = false;
         if d.refs() == 0 {
             self.dests.remove(id);
@@ -270,7 +311,9 @@ impl Engine {
             }
         };
         for id in ids {
-            let Some(svc) = self.services.get_mut(id) else { continue };
+            let Some(svc) = self.services.get_mut(id) else {
+                continue;
+            };
             svc.stats.zero();
             for &d in &svc.dests {
                 if let Some(d) = self.dests.get_mut(d) {
@@ -283,7 +326,10 @@ impl Engine {
 
     /// Every service as `ipvsadm -L` needs it.
     pub fn list_services(&self) -> Vec<ServiceEntry> {
-        self.services.iter().map(|(id, _)| self.service_entry(id)).collect()
+        self.services
+            .iter()
+            .map(|(id, _)| self.service_entry(id))
+            .collect()
     }
 
     fn service_entry(&self, id: ServiceId) -> ServiceEntry {
@@ -320,7 +366,11 @@ impl Engine {
         let now = self.tick;
         for (_, c) in t.iter() {
             let state = if c.is_template() {
-                if c.flags & flags::ASSURED != 0 { "ASSURED" } else { "NONE" }
+                if c.flags & flags::ASSURED != 0 {
+                    "ASSURED"
+                } else {
+                    "NONE"
+                }
             } else {
                 match c.proto {
                     6 => tcp::NAMES.get(c.state as usize).copied().unwrap_or("ERR!"),
@@ -380,7 +430,10 @@ fn validate_dest(key: &ServiceKey, spec: &DestSpec) -> Result<(), ApiError> {
     if Family::of(&spec.addr) != key.family() && spec.fwd_method != ForwardMethod::Tunnel {
         return Err(ApiError::Invalid);
     }
-    if spec.fwd_method == ForwardMethod::Tunnel && spec.tun_type == TunnelType::Gue && spec.tun_port == 0 {
+    if spec.fwd_method == ForwardMethod::Tunnel
+        && spec.tun_type == TunnelType::Gue
+        && spec.tun_port == 0
+    {
         return Err(ApiError::Invalid);
     }
     let unicast = match spec.addr {

@@ -230,6 +230,8 @@ impl<'a> DestList<'a> {
     /// `(id, dest)` pairs in list order.
     pub fn iter(&self) -> impl Iterator<Item = (DestId, &'a Dest)> + 'a {
         let arena = self.arena;
-        self.order.iter().filter_map(move |&id| arena.get(id).map(|d| (id, d)))
+        self.order
+            .iter()
+            .filter_map(move |&id| arena.get(id).map(|d| (id, d)))
     }
 }

@@ -37,7 +37,10 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { seed: 0x0005_eed1_b5c0_ffee, conn_capacity: 4096 }
+        Self {
+            seed: 0x0005_eed1_b5c0_ffee,
+            conn_capacity: 4096,
+        }
     }
 }
 
@@ -316,7 +319,12 @@ impl Engine {
     pub fn steering(&self) -> Steering {
         let mut s = Steering::default();
         for (_, svc) in self.services.iter() {
-            if let ServiceKey::Addr { protocol, addr, port } = svc.spec.key {
+            if let ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } = svc.spec.key
+            {
                 s.vips.push((protocol.number(), addr, port));
                 if !s.vip_addrs.contains(&addr) {
                     s.vip_addrs.push(addr);
@@ -356,7 +364,11 @@ impl Engine {
 
     /// The next hop towards a real server, cached per real server.
     #[inline]
-    pub(crate) fn dest_next_hop(&mut self, id: DestId, addr: IpAddr) -> Result<NextHop, NextHopError> {
+    pub(crate) fn dest_next_hop(
+        &mut self,
+        id: DestId,
+        addr: IpAddr,
+    ) -> Result<NextHop, NextHopError> {
         let generation = self.l2.generation();
         if let Some(Some((g, nh))) = self.dest_nh.get(id.index())
             && *g == generation
@@ -424,30 +436,48 @@ impl Engine {
         let end = self.sweep4 as usize + slice4;
         let mut i = self.sweep4 as usize;
         while i < end.min(self.conns4.slots()) {
-            if self.conns4.slot(i as u32).is_some_and(|c| c.expired(self.tick)) {
+            if self
+                .conns4
+                .slot(i as u32)
+                .is_some_and(|c| c.expired(self.tick))
+            {
                 self.expire_conn4(i as u32);
             }
             i += 1;
         }
-        self.sweep4 = if i >= self.conns4.slots() { 0 } else { i as u32 };
+        self.sweep4 = if i >= self.conns4.slots() {
+            0
+        } else {
+            i as u32
+        };
 
         let slice6 = (self.conns6.slots() / SWEEP_SLICES).max(1024);
         let end = self.sweep6 as usize + slice6;
         let mut i = self.sweep6 as usize;
         while i < end.min(self.conns6.slots()) {
-            if self.conns6.slot(i as u32).is_some_and(|c| c.expired(self.tick)) {
+            if self
+                .conns6
+                .slot(i as u32)
+                .is_some_and(|c| c.expired(self.tick))
+            {
                 self.expire_conn6(i as u32);
             }
             i += 1;
         }
-        self.sweep6 = if i >= self.conns6.slots() { 0 } else { i as u32 };
+        self.sweep6 = if i >= self.conns6.slots() {
+            0
+        } else {
+            i as u32
+        };
     }
 
     // ----- binding connections to real servers ---------------------------------------
 
     /// Counts a new connection or template against its real server (`ip_vs_bind_dest`).
     pub(crate) fn bind_dest(&mut self, id: DestId, conn_flags: u16) {
-        let Some(d) = self.dests.get_mut(id) else { return };
+        let Some(d) = self.dests.get_mut(id) else {
+            return;
+        };
         if conn_flags & flags::TEMPLATE != 0 {
             d.persistconns += 1;
         } else if conn_flags & flags::INACTIVE != 0 {
@@ -462,7 +492,9 @@ impl Engine {
 
     /// Reverses [`Engine::bind_dest`] and applies the threshold hysteresis (`ip_vs_unbind_dest`).
     pub(crate) fn unbind_dest(&mut self, id: DestId, conn_flags: u16) {
-        let Some(d) = self.dests.get_mut(id) else { return };
+        let Some(d) = self.dests.get_mut(id) else {
+            return;
+        };
         if conn_flags & flags::TEMPLATE != 0 {
             d.persistconns = d.persistconns.saturating_sub(1);
         } else if conn_flags & flags::INACTIVE != 0 {

@@ -10,7 +10,9 @@ use crate::dest::{DestId, DestList, ServiceId};
 use crate::engine::{DropReason, Engine, Family, INITIAL_TIMEOUT_MS, Verdict};
 use crate::l2::IfaceId;
 use crate::sched::SchedInput;
-use crate::state::{Direction, SctpEvent, sctp, sctp_transition, tcp, tcp_is_active, tcp_transition};
+use crate::state::{
+    Direction, SctpEvent, sctp, sctp_transition, tcp, tcp_is_active, tcp_transition,
+};
 
 pub(crate) const IPPROTO_TCP: u8 = 6;
 pub(crate) const IPPROTO_UDP: u8 = 17;
@@ -70,7 +72,13 @@ impl Engine {
         pkt: &mut PacketBuf<'_>,
         f: &Flow<A>,
     ) -> Verdict {
-        let ik = InKey { proto: f.proto, caddr: f.saddr, cport: f.sport, vaddr: f.daddr, vport: f.dport };
+        let ik = InKey {
+            proto: f.proto,
+            caddr: f.saddr,
+            cport: f.sport,
+            vaddr: f.daddr,
+            vport: f.dport,
+        };
         if let Some(idx) = A::conns(self).lookup_in(&ik) {
             match self.check_in::<A>(idx, f) {
                 InCheck::Use => return self.forward_in::<A>(idx, pkt, f),
@@ -78,7 +86,13 @@ impl Engine {
                 InCheck::Reschedule => {}
             }
         }
-        let ok = OutKey { proto: f.proto, daddr: f.saddr, dport: f.sport, caddr: f.daddr, cport: f.dport };
+        let ok = OutKey {
+            proto: f.proto,
+            daddr: f.saddr,
+            dport: f.sport,
+            caddr: f.daddr,
+            cport: f.dport,
+        };
         if let Some(idx) = A::conns(self).lookup_out(&ok) {
             if !A::conns(self).get(idx).expired(self.tick) {
                 return self.forward_out::<A>(idx, pkt, f);
@@ -96,8 +110,10 @@ impl Engine {
             self.expire_conn::<A>(idx);
             return InCheck::Reschedule;
         }
-        let (available, weight) =
-            self.dests.get(c.dest).map_or((false, 0), |d| (d.available, d.weight));
+        let (available, weight) = self
+            .dests
+            .get(c.dest)
+            .map_or((false, 0), |d| (d.available, d.weight));
         let new = f.is_new_conn();
         if !available {
             if self.sysctl.expire_nodest_conn {
@@ -138,7 +154,10 @@ impl Engine {
         pkt: &mut PacketBuf<'_>,
         f: &Flow<A>,
     ) -> Verdict {
-        let Some(sid) = self.services.lookup(mark, f.proto, f.daddr.to_ip(), f.dport) else {
+        let Some(sid) = self
+            .services
+            .lookup(mark, f.proto, f.daddr.to_ip(), f.dport)
+        else {
             return Verdict::Pass;
         };
         let may_open = match f.proto {
@@ -155,7 +174,9 @@ impl Engine {
         if !may_open || (f.proto == IPPROTO_TCP && f.sport == 20) {
             return self.drop(DropReason::NoConnection);
         }
-        let Some(svc) = self.services.get(sid) else { return Verdict::Pass };
+        let Some(svc) = self.services.get(sid) else {
+            return Verdict::Pass;
+        };
         let fwmark = matches!(svc.spec.key, ServiceKey::Fwmark { .. });
         let svc_port = svc.spec.key.port();
         let persistent = svc.is_persistent();
@@ -176,9 +197,15 @@ impl Engine {
                 None => return self.leave::<A>(ingress, pkt, f, false),
             }
         };
-        let Some(d) = self.dests.get(dest) else { return self.drop(DropReason::NoDestination) };
+        let Some(d) = self.dests.get(dest) else {
+            return self.drop(DropReason::NoDestination);
+        };
         let dport = if template != NIL {
-            if f.dport == svc_port && d.port != 0 { d.port } else { f.dport }
+            if f.dport == svc_port && d.port != 0 {
+                d.port
+            } else {
+                f.dport
+            }
         } else if d.port != 0 {
             d.port
         } else {
@@ -193,11 +220,15 @@ impl Engine {
         let service = d.service;
         self.count_new_conn(dest, service);
         let expires = self.ticks_from_now(INITIAL_TIMEOUT_MS);
-        let mut conn =
-            Conn::new(f.proto, f.saddr, f.sport, f.daddr, f.dport, daddr, dport, dest, cflags, expires);
+        let mut conn = Conn::new(
+            f.proto, f.saddr, f.sport, f.daddr, f.dport, daddr, dport, dest, cflags, expires,
+        );
         conn.control = template;
         if template != NIL {
-            let timeout_ms = self.services.get(sid).map_or(0, |s| u64::from(s.spec.timeout) * 1000);
+            let timeout_ms = self
+                .services
+                .get(sid)
+                .map_or(0, |s| u64::from(s.spec.timeout) * 1000);
             let t_exp = self.ticks_from_now(timeout_ms);
             let t = A::conns_mut(self).get_mut(template);
             t.aux += 1;
@@ -243,7 +274,8 @@ impl Engine {
     fn sched_plain<A: Family>(&mut self, sid: ServiceId, f: &Flow<A>) -> Option<DestId> {
         let input = self.sched_input(f);
         let svc = self.services.get_mut(sid)?;
-        svc.sched.schedule(DestList::new(&svc.dests, &self.dests), &input)
+        svc.sched
+            .schedule(DestList::new(&svc.dests, &self.dests), &input)
     }
 
     /// Persistent scheduling (`ip_vs_sched_persist`, spec §4.5): find or create the client
@@ -270,7 +302,13 @@ impl Engine {
         } else {
             (f.proto, f.daddr, f.dport)
         };
-        let tkey = InKey { proto: tproto, caddr: snet, cport: 0, vaddr: tvaddr, vport: tvport };
+        let tkey = InKey {
+            proto: tproto,
+            caddr: snet,
+            cport: 0,
+            vaddr: tvaddr,
+            vport: tvport,
+        };
 
         if let Some(t) = A::conns(self).lookup_template(&tkey) {
             let tc = *A::conns(self).get(t);
@@ -299,23 +337,39 @@ impl Engine {
         let daddr = A::from_ip(d.addr).unwrap_or(A::UNSPECIFIED);
         let tflags = flags::TEMPLATE | d.fwd_method().code() as u16;
         let expires = self.ticks_from_now(timeout_ms);
-        let tconn = Conn::new(tproto, snet, 0, tvaddr, tvport, daddr, tdport, dest, tflags, expires);
+        let tconn = Conn::new(
+            tproto, snet, 0, tvaddr, tvport, daddr, tdport, dest, tflags, expires,
+        );
         self.bind_dest(dest, tflags);
         let t = A::conns_mut(self).insert(tconn, false);
         Some((dest, t))
     }
 
     /// Client → server packet on entry `idx`.
-    fn forward_in<A: Family>(&mut self, idx: ConnIdx, pkt: &mut PacketBuf<'_>, f: &Flow<A>) -> Verdict {
+    fn forward_in<A: Family>(
+        &mut self,
+        idx: ConnIdx,
+        pkt: &mut PacketBuf<'_>,
+        f: &Flow<A>,
+    ) -> Verdict {
         let mut c = *A::conns(self).get(idx);
-        let dir = if c.flags & flags::NOOUTPUT != 0 { Direction::InputOnly } else { Direction::Input };
+        let dir = if c.flags & flags::NOOUTPUT != 0 {
+            Direction::InputOnly
+        } else {
+            Direction::Input
+        };
         let v = self.forward_conn::<A>(&mut c, dir, pkt, f);
         *A::conns_mut(self).get_mut(idx) = c;
         v
     }
 
     /// Server → client packet (NAT reply) on entry `idx`.
-    fn forward_out<A: Family>(&mut self, idx: ConnIdx, pkt: &mut PacketBuf<'_>, f: &Flow<A>) -> Verdict {
+    fn forward_out<A: Family>(
+        &mut self,
+        idx: ConnIdx,
+        pkt: &mut PacketBuf<'_>,
+        f: &Flow<A>,
+    ) -> Verdict {
         let mut c = *A::conns(self).get(idx);
         let v = self.forward_conn::<A>(&mut c, Direction::Output, pkt, f);
         *A::conns_mut(self).get_mut(idx) = c;
@@ -390,12 +444,16 @@ impl Engine {
                 self.timeouts.udp
             }
         };
-        c.expires = self.tick.wrapping_add((u64::from(timeout_s) * 1000 / TICK_MS) as u32);
+        c.expires = self
+            .tick
+            .wrapping_add((u64::from(timeout_s) * 1000 / TICK_MS) as u32);
     }
 
     fn update_activity<A>(&mut self, c: &mut Conn<A>, active: bool) {
         let inactive = c.flags & flags::INACTIVE != 0;
-        let Some(d) = self.dests.get_mut(c.dest) else { return };
+        let Some(d) = self.dests.get_mut(c.dest) else {
+            return;
+        };
         if !inactive && !active {
             d.activeconns = d.activeconns.saturating_sub(1);
             d.inactconns += 1;

@@ -55,7 +55,11 @@ impl Route {
             }
             (IpAddr::V6(net), IpAddr::V6(a)) => {
                 let len = u32::from(self.prefix_len.min(128));
-                let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+                let mask = if len == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - len)
+                };
                 u128::from(net) & mask == u128::from(a) & mask
             }
             _ => false,
@@ -124,7 +128,10 @@ impl L2 {
 
     /// All interfaces.
     pub fn interfaces(&self) -> impl Iterator<Item = (IfaceId, &Interface)> {
-        self.ifaces.iter().enumerate().map(|(i, f)| (IfaceId(i as u16), f))
+        self.ifaces
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (IfaceId(i as u16), f))
     }
 
     /// Replaces the routing table.
@@ -184,12 +191,25 @@ impl L2 {
             return Err(NextHopError::NoRoute);
         };
         let via = route.gateway.unwrap_or(dst);
-        let src_ip = route.src.filter(|s| s.is_ipv4() == dst.is_ipv4()).or_else(|| {
-            iface.addrs.iter().copied().find(|a| a.is_ipv4() == dst.is_ipv4())
-        });
+        let src_ip = route
+            .src
+            .filter(|s| s.is_ipv4() == dst.is_ipv4())
+            .or_else(|| {
+                iface
+                    .addrs
+                    .iter()
+                    .copied()
+                    .find(|a| a.is_ipv4() == dst.is_ipv4())
+            });
         let (src_mac, mtu) = (iface.mac, iface.mtu);
         match self.neigh.get(&(route.iface, via)) {
-            Some(&dst_mac) => Ok(NextHop { iface: route.iface, dst_mac, src_mac, mtu, src_ip }),
+            Some(&dst_mac) => Ok(NextHop {
+                iface: route.iface,
+                dst_mac,
+                src_mac,
+                mtu,
+                src_ip,
+            }),
             None => {
                 if self.wanted.insert((route.iface, via)) {
                     self.pending.push((route.iface, via));
@@ -229,11 +249,29 @@ mod tests {
             addrs: vec![ip("198.18.0.2")],
         });
         l2.set_routes(vec![
-            Route { dst: ip("0.0.0.0"), prefix_len: 0, iface: eth, gateway: Some(ip("198.18.0.1")), src: None },
-            Route { dst: ip("198.18.0.0"), prefix_len: 24, iface: eth, gateway: None, src: None },
+            Route {
+                dst: ip("0.0.0.0"),
+                prefix_len: 0,
+                iface: eth,
+                gateway: Some(ip("198.18.0.1")),
+                src: None,
+            },
+            Route {
+                dst: ip("198.18.0.0"),
+                prefix_len: 24,
+                iface: eth,
+                gateway: None,
+                src: None,
+            },
         ]);
-        assert_eq!(l2.next_hop(ip("198.18.0.11")), Err(NextHopError::NoNeighbour));
-        assert_eq!(l2.next_hop(ip("198.18.0.11")), Err(NextHopError::NoNeighbour));
+        assert_eq!(
+            l2.next_hop(ip("198.18.0.11")),
+            Err(NextHopError::NoNeighbour)
+        );
+        assert_eq!(
+            l2.next_hop(ip("198.18.0.11")),
+            Err(NextHopError::NoNeighbour)
+        );
         assert_eq!(l2.take_wanted(), vec![(eth, ip("198.18.0.11"))]);
         l2.set_neighbour(eth, ip("198.18.0.11"), Some([2, 0, 0, 0, 0, 11]));
         l2.set_neighbour(eth, ip("198.18.0.1"), Some([2, 0, 0, 0, 0, 0x99]));

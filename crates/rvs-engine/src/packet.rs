@@ -52,7 +52,12 @@ impl Engine {
         }
     }
 
-    fn handle_arp(&mut self, ingress: IfaceId, pkt: &mut PacketBuf<'_>, meta: &PacketMeta) -> Verdict {
+    fn handle_arp(
+        &mut self,
+        ingress: IfaceId,
+        pkt: &mut PacketBuf<'_>,
+        meta: &PacketMeta,
+    ) -> Verdict {
         if meta.arp_op != ARP_REQUEST || !self.is_vip(meta.dst_addr) {
             return Verdict::Pass;
         }
@@ -65,7 +70,13 @@ impl Engine {
         }
     }
 
-    fn handle_ip(&mut self, ingress: IfaceId, mark: u32, pkt: &mut PacketBuf<'_>, meta: &PacketMeta) -> Verdict {
+    fn handle_ip(
+        &mut self,
+        ingress: IfaceId,
+        mark: u32,
+        pkt: &mut PacketBuf<'_>,
+        meta: &PacketMeta,
+    ) -> Verdict {
         let proto: u8 = meta.protocol.into();
         match meta.protocol {
             IpProtocol::Tcp | IpProtocol::Udp | IpProtocol::Sctp => {
@@ -99,15 +110,22 @@ impl Engine {
         }
     }
 
-    fn handle_icmpv4(&mut self, ingress: IfaceId, pkt: &mut PacketBuf<'_>, meta: &PacketMeta) -> Verdict {
+    fn handle_icmpv4(
+        &mut self,
+        ingress: IfaceId,
+        pkt: &mut PacketBuf<'_>,
+        meta: &PacketMeta,
+    ) -> Verdict {
         if meta.fragment != Fragment::None {
             return Verdict::Pass;
         }
         match meta.icmp_type {
-            ICMPV4_ECHO_REQUEST if self.is_vip(meta.dst_addr) => match reply::icmpv4_echo_reply(pkt) {
-                Ok(()) => Verdict::Transmit(ingress),
-                Err(_) => self.drop(DropReason::Unsupported),
-            },
+            ICMPV4_ECHO_REQUEST if self.is_vip(meta.dst_addr) => {
+                match reply::icmpv4_echo_reply(pkt) {
+                    Ok(()) => Verdict::Transmit(ingress),
+                    Err(_) => self.drop(DropReason::Unsupported),
+                }
+            }
             // Destination unreachable, source quench, time exceeded.
             3 | 4 | 11 => {
                 let end = meta.l3_offset + meta.ip_len;
@@ -122,7 +140,12 @@ impl Engine {
         }
     }
 
-    fn handle_icmpv6(&mut self, ingress: IfaceId, pkt: &mut PacketBuf<'_>, meta: &PacketMeta) -> Verdict {
+    fn handle_icmpv6(
+        &mut self,
+        ingress: IfaceId,
+        pkt: &mut PacketBuf<'_>,
+        meta: &PacketMeta,
+    ) -> Verdict {
         if meta.fragment != Fragment::None {
             return Verdict::Pass;
         }
@@ -131,7 +154,9 @@ impl Engine {
             ICMPV6_NEIGHBOR_SOLICIT => {
                 let target = Icmpv6Packet::new_checked(&pkt.data()[meta.l4_offset..end])
                     .map(|p| p.target_addr());
-                let Ok(target) = target else { return Verdict::Pass };
+                let Ok(target) = target else {
+                    return Verdict::Pass;
+                };
                 if !self.is_vip(IpAddr::V6(target)) {
                     return Verdict::Pass;
                 }
@@ -143,10 +168,12 @@ impl Engine {
                     Err(_) => self.drop(DropReason::Unsupported),
                 }
             }
-            ICMPV6_ECHO_REQUEST if self.is_vip(meta.dst_addr) => match reply::icmpv6_echo_reply(pkt) {
-                Ok(()) => Verdict::Transmit(ingress),
-                Err(_) => self.drop(DropReason::Unsupported),
-            },
+            ICMPV6_ECHO_REQUEST if self.is_vip(meta.dst_addr) => {
+                match reply::icmpv6_echo_reply(pkt) {
+                    Ok(()) => Verdict::Transmit(ingress),
+                    Err(_) => self.drop(DropReason::Unsupported),
+                }
+            }
             // Destination unreachable, packet too big, time exceeded, parameter problem.
             1..=4 => {
                 let inv = Icmpv6Packet::new_checked(&pkt.data()[meta.l4_offset..end])
@@ -180,9 +207,11 @@ impl Engine {
         inv: &InvokingPacket,
     ) -> Verdict {
         let proto: u8 = inv.protocol.into();
-        let (Some((isport, idport)), Some(isrc), Some(idst)) =
-            (inv.ports, A::from_ip(inv.src_addr), A::from_ip(inv.dst_addr))
-        else {
+        let (Some((isport, idport)), Some(isrc), Some(idst)) = (
+            inv.ports,
+            A::from_ip(inv.src_addr),
+            A::from_ip(inv.dst_addr),
+        ) else {
             return self.drop(DropReason::IcmpNoConnection);
         };
         if !matches!(proto, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP) {
@@ -191,7 +220,13 @@ impl Engine {
         let quoted = meta.l4_offset + ICMP_ERROR_HEADER;
         // Incoming: the quoted packet went VIP → client (a reply), the error came from the
         // client's side and goes to the real server that sent the reply.
-        let ik = InKey { proto, caddr: idst, cport: idport, vaddr: isrc, vport: isport };
+        let ik = InKey {
+            proto,
+            caddr: idst,
+            cport: idport,
+            vaddr: isrc,
+            vport: isport,
+        };
         if let Some(idx) = A::conns(self).lookup_in(&ik) {
             let c = *A::conns(self).get(idx);
             self.count_icmp(&c, meta.ip_len, true);
@@ -199,7 +234,13 @@ impl Engine {
         }
         // Outgoing (NAT): the quoted packet went client → RIP; the real server complains to the
         // client, which must only ever see the VIP.
-        let ok = OutKey { proto, daddr: idst, dport: idport, caddr: isrc, cport: isport };
+        let ok = OutKey {
+            proto,
+            daddr: idst,
+            dport: idport,
+            caddr: isrc,
+            cport: isport,
+        };
         if let Some(idx) = A::conns(self).lookup_out(&ok) {
             let c = *A::conns(self).get(idx);
             self.count_icmp(&c, meta.ip_len, false);
@@ -223,12 +264,24 @@ impl Engine {
     fn count_icmp<A>(&mut self, c: &Conn<A>, len: usize, inbound: bool) {
         let service = self.dests.get(c.dest).map(|d| d.service);
         if let Some(d) = self.dests.get_mut(c.dest) {
-            if inbound { d.stats.inbound(len) } else { d.stats.outbound(len) }
+            if inbound {
+                d.stats.inbound(len)
+            } else {
+                d.stats.outbound(len)
+            }
         }
         if let Some(s) = service.and_then(|s| self.services.get_mut(s)) {
-            if inbound { s.stats.inbound(len) } else { s.stats.outbound(len) }
+            if inbound {
+                s.stats.inbound(len)
+            } else {
+                s.stats.outbound(len)
+            }
         }
-        if inbound { self.stats.inbound(len) } else { self.stats.outbound(len) }
+        if inbound {
+            self.stats.inbound(len)
+        } else {
+            self.stats.outbound(len)
+        }
     }
 
     /// Forwards an incoming ICMP error to the real server of connection `c` with the
@@ -285,7 +338,11 @@ fn set_outer(data: &mut [u8], l3: usize, dst: bool, addr: IpAddr) {
         }
         IpAddr::V6(a) => {
             let mut ip = Ipv6Packet::new_unchecked(&mut data[l3..]);
-            if dst { ip.set_dst_addr(a) } else { ip.set_src_addr(a) }
+            if dst {
+                ip.set_dst_addr(a)
+            } else {
+                ip.set_src_addr(a)
+            }
         }
     }
 }
@@ -296,7 +353,11 @@ fn set_quoted(data: &mut [u8], q: usize, inv: &InvokingPacket, dst: bool, addr: 
         IpAddr::V4(a) => {
             let Some(hdr) = data.get_mut(q..) else { return };
             let mut ip = Ipv4Packet::new_unchecked(hdr);
-            if dst { ip.set_dst_addr(a) } else { ip.set_src_addr(a) }
+            if dst {
+                ip.set_dst_addr(a)
+            } else {
+                ip.set_src_addr(a)
+            }
             // The quoted header's checksum must stay valid for the receiver to match it.
             let ihl = usize::from(hdr_first(data, q) & 0x0F) * 4;
             if let Some(h) = data.get_mut(q..q + ihl) {
@@ -308,7 +369,11 @@ fn set_quoted(data: &mut [u8], q: usize, inv: &InvokingPacket, dst: bool, addr: 
         IpAddr::V6(a) => {
             let Some(hdr) = data.get_mut(q..) else { return };
             let mut ip = Ipv6Packet::new_unchecked(hdr);
-            if dst { ip.set_dst_addr(a) } else { ip.set_src_addr(a) }
+            if dst {
+                ip.set_dst_addr(a)
+            } else {
+                ip.set_src_addr(a)
+            }
         }
     }
     let p = q + inv.l4_offset + if dst { 2 } else { 0 };
@@ -359,9 +424,18 @@ fn flow<A: ConnAddr>(
 /// The SCTP event of a packet: its first chunk's type (and the second's, for the
 /// COOKIE-ECHO/ACK + ABORT rule).
 fn sctp_event(data: &[u8], l4: usize, end: usize) -> SctpEvent {
-    let Some(pkt) = data.get(l4..end) else { return SctpEvent::Data };
-    let Some(&first) = pkt.get(12) else { return SctpEvent::Data };
-    let len = pkt.get(14..16).map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
-    let second = pkt.get(12 + len.div_ceil(4) * 4).copied().filter(|_| len >= 4);
+    let Some(pkt) = data.get(l4..end) else {
+        return SctpEvent::Data;
+    };
+    let Some(&first) = pkt.get(12) else {
+        return SctpEvent::Data;
+    };
+    let len = pkt
+        .get(14..16)
+        .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+    let second = pkt
+        .get(12 + len.div_ceil(4) * 4)
+        .copied()
+        .filter(|_| len >= 4);
     SctpEvent::from_chunks(first, second)
 }

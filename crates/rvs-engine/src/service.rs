@@ -71,9 +71,11 @@ impl ServiceTable {
     /// The service with exactly this key.
     pub fn find(&self, key: &ServiceKey) -> Option<ServiceId> {
         match *key {
-            ServiceKey::Addr { protocol, addr, port } => {
-                self.by_addr.get(&(protocol.number(), addr, port)).copied()
-            }
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => self.by_addr.get(&(protocol.number(), addr, port)).copied(),
             ServiceKey::Fwmark { mark, family } => self.by_mark.get(&(mark, family)).copied(),
         }
     }
@@ -115,7 +117,11 @@ impl ServiceTable {
             ServiceId((self.slots.len() - 1) as u32)
         };
         match key {
-            ServiceKey::Addr { protocol, addr, port } => {
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => {
                 self.by_addr.insert((protocol.number(), addr, port), id);
                 self.count_port(port, 1);
             }
@@ -139,7 +145,11 @@ impl ServiceTable {
     pub fn remove(&mut self, id: ServiceId) -> Option<Service> {
         let svc = self.slots.get_mut(id.0 as usize)?.take()?;
         match svc.spec.key {
-            ServiceKey::Addr { protocol, addr, port } => {
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => {
                 self.by_addr.remove(&(protocol.number(), addr, port));
                 self.count_port(port, -1);
             }

@@ -127,7 +127,8 @@ pub mod sctp {
     ];
 
     /// Default timeouts in seconds, indexed by state.
-    pub const DEFAULT_TIMEOUTS: [u32; COUNT] = [2, 4, 61, 61, 61, 61, 61, 61, 900, 61, 61, 61, 4, 61];
+    pub const DEFAULT_TIMEOUTS: [u32; COUNT] =
+        [2, 4, 61, 61, 61, 61, 61, 61, 900, 61, 61, 61, 4, 61];
 }
 
 /// TCP events in the kernel's priority order RST > SYN > FIN > ACK.
@@ -357,7 +358,11 @@ pub struct TimeoutTable {
 
 impl Default for TimeoutTable {
     fn default() -> Self {
-        Self { tcp: tcp::DEFAULT_TIMEOUTS, sctp: sctp::DEFAULT_TIMEOUTS, udp: 300 }
+        Self {
+            tcp: tcp::DEFAULT_TIMEOUTS,
+            sctp: sctp::DEFAULT_TIMEOUTS,
+            udp: 300,
+        }
     }
 }
 
@@ -425,18 +430,36 @@ mod tests {
         assert!(!tcp_is_active(s));
         s = tcp_transition(s, Direction::InputOnly, ACK, false);
         assert_eq!(s, tcp::FIN_WAIT);
-        assert_eq!(tcp_transition(tcp::ESTABLISHED, Direction::InputOnly, RST, false), tcp::CLOSE);
+        assert_eq!(
+            tcp_transition(tcp::ESTABLISHED, Direction::InputOnly, RST, false),
+            tcp::CLOSE
+        );
         // A segment with none of SYN/FIN/ACK/RST closes the entry (kernel quirk).
-        assert_eq!(tcp_transition(tcp::ESTABLISHED, Direction::Input, 0x08, false), tcp::CLOSE);
+        assert_eq!(
+            tcp_transition(tcp::ESTABLISHED, Direction::Input, 0x08, false),
+            tcp::CLOSE
+        );
         // RST wins over SYN.
-        assert_eq!(tcp_transition(tcp::NONE, Direction::Input, SYN | RST, false), tcp::CLOSE);
+        assert_eq!(
+            tcp_transition(tcp::NONE, Direction::Input, SYN | RST, false),
+            tcp::CLOSE
+        );
     }
 
     #[test]
     fn secure_table_differs_where_the_spec_says() {
-        assert_eq!(tcp_transition(tcp::SYN_RECV, Direction::Input, ACK, true), tcp::SYN_RECV);
-        assert_eq!(tcp_transition(tcp::NONE, Direction::InputOnly, SYN, true), tcp::SYNACK);
-        assert_eq!(tcp_transition(tcp::SYN_RECV, Direction::Output, SYN, true), tcp::SYNACK);
+        assert_eq!(
+            tcp_transition(tcp::SYN_RECV, Direction::Input, ACK, true),
+            tcp::SYN_RECV
+        );
+        assert_eq!(
+            tcp_transition(tcp::NONE, Direction::InputOnly, SYN, true),
+            tcp::SYNACK
+        );
+        assert_eq!(
+            tcp_transition(tcp::SYN_RECV, Direction::Output, SYN, true),
+            tcp::SYNACK
+        );
     }
 
     #[test]
@@ -453,8 +476,26 @@ mod tests {
     #[test]
     fn set_timeouts_zero_keeps() {
         let mut t = TimeoutTable::default();
-        assert_eq!(t.timeouts(), Timeouts { tcp: 900, tcp_fin: 120, udp: 300 });
-        t.set(Timeouts { tcp: 60, tcp_fin: 0, udp: 20 });
-        assert_eq!(t.timeouts(), Timeouts { tcp: 60, tcp_fin: 120, udp: 20 });
+        assert_eq!(
+            t.timeouts(),
+            Timeouts {
+                tcp: 900,
+                tcp_fin: 120,
+                udp: 300
+            }
+        );
+        t.set(Timeouts {
+            tcp: 60,
+            tcp_fin: 0,
+            udp: 20,
+        });
+        assert_eq!(
+            t.timeouts(),
+            Timeouts {
+                tcp: 60,
+                tcp_fin: 120,
+                udp: 20
+            }
+        );
     }
 }

@@ -79,7 +79,10 @@ const NAMES: [&str; 11] = [
 impl Sysctls {
     /// Every implemented sysctl with its value, in name order.
     pub fn list(&self) -> Vec<(String, i64)> {
-        NAMES.iter().filter_map(|n| self.get(n).map(|v| ((*n).to_owned(), v))).collect()
+        NAMES
+            .iter()
+            .filter_map(|n| self.get(n).map(|v| ((*n).to_owned(), v)))
+            .collect()
     }
 
     /// One value by kernel name.
@@ -106,7 +109,10 @@ impl Sysctls {
             if (lo..=hi).contains(&value) {
                 Ok(value)
             } else {
-                Err(SysctlError::Range { name: name.to_owned(), value })
+                Err(SysctlError::Range {
+                    name: name.to_owned(),
+                    value,
+                })
             }
         };
         match name {
@@ -142,7 +148,10 @@ mod tests {
         assert_eq!(s.get("conn_reuse_mode"), Some(1));
         s.set("expire_nodest_conn", 1).unwrap();
         assert!(s.expire_nodest_conn);
-        assert!(matches!(s.set("secure_tcp", 4), Err(SysctlError::Range { .. })));
+        assert!(matches!(
+            s.set("secure_tcp", 4),
+            Err(SysctlError::Range { .. })
+        ));
         assert!(matches!(s.set("bogus", 1), Err(SysctlError::Unknown(_))));
         assert_eq!(s.list().len(), NAMES.len());
     }

@@ -160,7 +160,12 @@ impl Engine {
         self.drops.count(DropReason::TooBig);
         let report = if v6 { room.max(1280) } else { room.max(68) };
         let src = ip_dst(pkt, f.l3);
-        Some(self.send_icmp(f.ingress, pkt, src, IcmpKind::TooBig(report.min(65535) as u16)))
+        Some(self.send_icmp(
+            f.ingress,
+            pkt,
+            src,
+            IcmpKind::TooBig(report.min(65535) as u16),
+        ))
     }
 
     /// Prepends the outer header of an IPIP / IP6IP6 / 4in6 / 6in4 tunnel towards `rip`.
@@ -187,7 +192,11 @@ impl Engine {
                 tunnel::encap_ipv4(pkt, l3, &t).map_err(map)
             }
             (IpAddr::V6(dst), Some(IpAddr::V6(src))) => {
-                let t = Ipv6Tunnel { src_addr: src, dst_addr: dst, flow_label: 0 };
+                let t = Ipv6Tunnel {
+                    src_addr: src,
+                    dst_addr: dst,
+                    flow_label: 0,
+                };
                 tunnel::encap_ipv6(pkt, l3, &t).map_err(map)
             }
             _ => Err(DropReason::NoRoute),
@@ -210,7 +219,9 @@ impl Engine {
                         Icmpv4Error::DstUnreachable(Icmpv4DstUnreachable::PortUnreachable)
                     }
                     IcmpKind::TooBig(mtu) => Icmpv4Error::FragRequired { mtu },
-                    IcmpKind::TimeExceeded => Icmpv4Error::TimeExceeded(Icmpv4TimeExceeded::TtlExpired),
+                    IcmpKind::TimeExceeded => {
+                        Icmpv4Error::TimeExceeded(Icmpv4TimeExceeded::TtlExpired)
+                    }
                 };
                 self.ip_ident = self.ip_ident.wrapping_add(1);
                 reply::icmpv4_error(pkt, src, self.ip_ident, err)
@@ -220,8 +231,12 @@ impl Engine {
                     IcmpKind::PortUnreachable => {
                         Icmpv6Error::DstUnreachable(Icmpv6DstUnreachable::PortUnreachable)
                     }
-                    IcmpKind::TooBig(mtu) => Icmpv6Error::PktTooBig { mtu: u32::from(mtu) },
-                    IcmpKind::TimeExceeded => Icmpv6Error::TimeExceeded(Icmpv6TimeExceeded::HopLimitExceeded),
+                    IcmpKind::TooBig(mtu) => Icmpv6Error::PktTooBig {
+                        mtu: u32::from(mtu),
+                    },
+                    IcmpKind::TimeExceeded => {
+                        Icmpv6Error::TimeExceeded(Icmpv6TimeExceeded::HopLimitExceeded)
+                    }
                 };
                 reply::icmpv6_error(pkt, src, err)
             }
@@ -252,7 +267,9 @@ fn ip_dst(pkt: &PacketBuf<'_>, l3: usize) -> IpAddr {
 pub(crate) fn decrement_ttl(pkt: &mut PacketBuf<'_>, l3: usize) -> bool {
     let data = &mut pkt.data_mut()[l3..];
     if data[0] >> 4 == 6 {
-        Ipv6Packet::new_unchecked(data).decrement_hop_limit().is_some()
+        Ipv6Packet::new_unchecked(data)
+            .decrement_hop_limit()
+            .is_some()
     } else {
         Ipv4Packet::new_unchecked(data).decrement_ttl().is_some()
     }
@@ -275,7 +292,11 @@ fn nat_rewrite<A: ConnAddr>(data: &mut [u8], f: &Flow<A>, side: Side, addr: IpAd
                 Side::Src => ip.rewrite_src_addr(a),
                 Side::Dst => ip.rewrite_dst_addr(a),
             };
-            (IpAddr::V4(old), IpAddr::V4(ip.src_addr()), IpAddr::V4(ip.dst_addr()))
+            (
+                IpAddr::V4(old),
+                IpAddr::V4(ip.src_addr()),
+                IpAddr::V4(ip.dst_addr()),
+            )
         }
         IpAddr::V6(a) => {
             let mut ip = Ipv6Packet::new_unchecked(&mut data[f.l3..end]);
@@ -291,7 +312,11 @@ fn nat_rewrite<A: ConnAddr>(data: &mut [u8], f: &Flow<A>, side: Side, addr: IpAd
                     o
                 }
             };
-            (IpAddr::V6(old), IpAddr::V6(ip.src_addr()), IpAddr::V6(ip.dst_addr()))
+            (
+                IpAddr::V6(old),
+                IpAddr::V6(ip.src_addr()),
+                IpAddr::V6(ip.dst_addr()),
+            )
         }
     };
     let seg = &mut data[f.l4..end];
@@ -338,7 +363,11 @@ const fn crc32c_table() -> [u32; 256] {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 { (c >> 1) ^ 0x82F6_3B78 } else { c >> 1 };
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0x82F6_3B78
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         t[i] = c;

@@ -1,4 +1,5 @@
 //! rvs-engine integration tests: frames in, frames out, through the public API only.
 
+mod conversation;
 mod golden;
 mod util;

@@ -365,3 +365,68 @@ fn socklen<T>() -> libc::socklen_t {
     // Sizes of the option and address structs used here are tiny; this cannot truncate.
     libc::socklen_t::try_from(size_of::<T>()).unwrap_or(libc::socklen_t::MAX)
 }
+
+/// `bpf(BPF_PROG_TEST_RUN)` of an XDP program on one frame: returns the program's return value
+/// and the frame as the program left it (written into `out`, whose used length is returned).
+pub(crate) fn bpf_prog_test_run_xdp(
+    prog_fd: BorrowedFd<'_>,
+    frame: &[u8],
+    out: &mut [u8],
+) -> io::Result<(u32, usize)> {
+    /// The `test` member of `union bpf_attr` (linux/bpf.h).
+    #[repr(C)]
+    struct TestRun {
+        prog_fd: u32,
+        retval: u32,
+        data_size_in: u32,
+        data_size_out: u32,
+        data_in: u64,
+        data_out: u64,
+        repeat: u32,
+        duration: u32,
+        ctx_size_in: u32,
+        ctx_size_out: u32,
+        ctx_in: u64,
+        ctx_out: u64,
+        flags: u32,
+        cpu: u32,
+        batch_size: u32,
+        _pad: u32,
+    }
+    const BPF_PROG_TEST_RUN: libc::c_long = 10;
+    let too_big = || io::Error::new(io::ErrorKind::InvalidInput, "frame too large");
+    let mut attr = TestRun {
+        prog_fd: u32::try_from(prog_fd.as_raw_fd())
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "negative fd"))?,
+        retval: 0,
+        data_size_in: u32::try_from(frame.len()).map_err(|_| too_big())?,
+        data_size_out: u32::try_from(out.len()).map_err(|_| too_big())?,
+        data_in: frame.as_ptr() as u64,
+        data_out: out.as_mut_ptr() as u64,
+        repeat: 1,
+        duration: 0,
+        ctx_size_in: 0,
+        ctx_size_out: 0,
+        ctx_in: 0,
+        ctx_out: 0,
+        flags: 0,
+        cpu: 0,
+        batch_size: 0,
+        _pad: 0,
+    };
+    // SAFETY: attr is a live, fully initialised bpf_attr prefix; data_in points to frame.len()
+    // readable bytes and data_out to out.len() writable bytes, both alive for the call; the
+    // kernel writes retval/data_size_out/duration in attr and at most out.len() bytes to out.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_PROG_TEST_RUN,
+            &mut attr as *mut TestRun,
+            size_of::<TestRun>(),
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((attr.retval, (attr.data_size_out as usize).min(out.len())))
+}

@@ -83,6 +83,36 @@ impl XdpMode {
     }
 }
 
+/// What an XDP program decided for a frame (see [`Steering::test_run`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XdpAction {
+    /// `XDP_ABORTED`: program error.
+    Aborted,
+    /// `XDP_DROP`.
+    Drop,
+    /// `XDP_PASS`: to the kernel stack.
+    Pass,
+    /// `XDP_TX`: back out of the receiving interface.
+    Tx,
+    /// `XDP_REDIRECT`: to another interface, CPU or AF_XDP socket.
+    Redirect,
+    /// Any other value.
+    Other(u32),
+}
+
+impl From<u32> for XdpAction {
+    fn from(v: u32) -> Self {
+        match v {
+            0 => Self::Aborted,
+            1 => Self::Drop,
+            2 => Self::Pass,
+            3 => Self::Tx,
+            4 => Self::Redirect,
+            v => Self::Other(v),
+        }
+    }
+}
+
 /// A virtual service as the steering program matches it: protocol, VIP, port (0 = all ports).
 /// In [`Steering::add_nat_source`] the same shape names a NAT real server (RIP, port).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -304,6 +334,22 @@ impl Attached {
             mode,
             prog_id,
         })
+    }
+
+    fn test_run(&self, prog_name: &str, frame: &[u8]) -> Result<(XdpAction, Vec<u8>), IoError> {
+        let prog = self
+            .ebpf
+            .program(prog_name)
+            .ok_or(IoError::Unsupported("program missing from object"))?;
+        let fd = prog.fd().map_err(|e| IoError::BpfLoad {
+            program: "test_run",
+            source: e.into(),
+        })?;
+        let mut out = vec![0u8; frame.len() + 256];
+        let (ret, len) = sys::bpf_prog_test_run_xdp(fd.as_fd(), frame, &mut out)
+            .map_err(IoError::sys("bpf(BPF_PROG_TEST_RUN)"))?;
+        out.truncate(len);
+        Ok((XdpAction::from(ret), out))
     }
 
     fn take_map<T>(&mut self, name: &'static str) -> Result<T, IoError>
@@ -555,6 +601,16 @@ impl Steering {
         }
     }
 
+    /// Runs the program once on `frame` in the kernel (`BPF_PROG_TEST_RUN`) without receiving
+    /// or sending anything: returns its verdict and the frame as it left it. Counters count it
+    /// like a received frame. A test run is "received" on queue 0: frames for rvs give
+    /// [`XdpAction::Redirect`] if a socket is registered for queue 0, otherwise
+    /// [`XdpAction::Pass`] (and count in [`SteerCounters::no_socket`]); nothing is delivered
+    /// either way. For self-checks and tests.
+    pub fn test_run(&self, frame: &[u8]) -> Result<(XdpAction, Vec<u8>), IoError> {
+        self.prog.test_run("rvs_steer", frame)
+    }
+
     /// The program's counters, summed over CPUs.
     pub fn counters(&self) -> Result<SteerCounters, IoError> {
         let c = sum_counters(&self.stats, "stats")?;
@@ -662,6 +718,12 @@ impl TunDecap {
             &RawAddrKey::from(&addr),
             "local_addrs",
         )
+    }
+
+    /// Runs the program once on `frame` (`BPF_PROG_TEST_RUN`): its verdict and the frame as it
+    /// left it (decapsulated or untouched). For self-checks and tests.
+    pub fn test_run(&self, frame: &[u8]) -> Result<(XdpAction, Vec<u8>), IoError> {
+        self.prog.test_run("rvs_tun_decap", frame)
     }
 
     /// The program's counters, summed over CPUs.

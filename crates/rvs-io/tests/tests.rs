@@ -2,6 +2,7 @@
 //! namespaces (removed on drop, also on failure), use only 198.18.0.0/15 and 2001:db8::/32,
 //! and print `SKIP ...` and pass when they cannot run.
 
+mod bpf_classify;
 mod detach;
 mod netlink;
 mod pkt;

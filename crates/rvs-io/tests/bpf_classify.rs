@@ -562,7 +562,7 @@ fn tun_decap_output_frames() {
         |inner: &[u8], next: u8| pkt::ipv6(v6("2001:db8:8::1"), v6("2001:db8:8::2"), next, inner);
 
     // (frame in, expected frame out)
-    let cases = vec![
+    let cases = [
         (eth4(&outer4(&inner4, 4)), eth4(&inner4)),
         (eth4(&outer4(&inner6, 41)), eth6(&inner6)),
         (eth6(&outer6(&inner6, 41)), eth6(&inner6)),

@@ -580,8 +580,9 @@ impl Steering {
 
     /// Routes frames received on rx queue `queue` to an AF_XDP socket bound to this interface
     /// and queue (an [`crate::xsk::XskSocket`], or any fd via `&OwnedFd`/`BorrowedFd`).
-    /// Replaces an earlier registration for the queue. The map holds its own reference: close
-    /// the socket only after [`Self::unregister_xsk`] or dropping the steering.
+    /// Replaces an earlier registration for the queue. Closing the socket removes it from the
+    /// map (the kernel does that on release), after which the queue's frames are passed to
+    /// the kernel and counted in [`SteerCounters::no_socket`].
     pub fn register_xsk(&mut self, queue: u32, socket: impl AsFd) -> Result<(), IoError> {
         self.xsks
             .set(queue, socket.as_fd().as_raw_fd(), 0)

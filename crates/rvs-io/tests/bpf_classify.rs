@@ -6,6 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rvs_io::xdp::{SteerCounters, Steering, TunDecap, VipKey, XdpAction, XdpMode};
+use rvs_io::xsk::{XskConfig, XskSocket};
 
 use crate::pkt::{self, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6};
 use crate::util::{Netns, skip_unless_root};
@@ -604,4 +605,35 @@ fn tun_decap_output_frames() {
         (k.not_vip, k.not_local, k.fragment, k.passed, k.error),
         (1, 1, 1, 1, 0)
     );
+}
+
+#[test]
+fn socket_registration_decides_redirect_or_pass() {
+    if skip_unless_root("bpf_classify (xsk registration)") {
+        return;
+    }
+    let ns = Netns::new("reg");
+    ns.ip(&["link", "add", "x0", "type", "veth", "peer", "name", "x1"]);
+    ns.ip(&["link", "set", "x0", "up"]); // the peer stays down: no traffic arrives
+    let mut steer = ns.run(|| Steering::attach("x0", XdpMode::Native)).unwrap();
+    let vip: IpAddr = "198.18.5.100".parse().unwrap();
+    steer.add_vip(VipKey::udp(vip, 53)).unwrap();
+    let frame = eth4(&udp4("198.18.9.9", 5000, "198.18.5.100", 53));
+    let run = |s: &Steering| s.test_run(&frame).unwrap().0;
+
+    assert_eq!(run(&steer), XdpAction::Pass);
+    let sock = ns
+        .run(|| XskSocket::open("x0", 0, &XskConfig::default()))
+        .unwrap();
+    steer.register_xsk(0, &sock).unwrap();
+    assert_eq!(run(&steer), XdpAction::Redirect);
+    steer.unregister_xsk(0).unwrap();
+    steer.unregister_xsk(0).unwrap(); // already gone: not an error
+    assert_eq!(run(&steer), XdpAction::Pass);
+    steer.register_xsk(0, &sock).unwrap();
+    assert_eq!(run(&steer), XdpAction::Redirect);
+    drop(sock); // the kernel removes a closed socket from the XSKMAP
+    assert_eq!(run(&steer), XdpAction::Pass);
+    let c = steer.counters().unwrap();
+    assert_eq!((c.redirected, c.no_socket, c.vip), (2, 3, 5));
 }

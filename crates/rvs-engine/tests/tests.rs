@@ -2,4 +2,5 @@
 
 mod conversation;
 mod golden;
+mod sched;
 mod util;

@@ -684,27 +684,26 @@ impl XskSocket {
         if self.tx.unpublished() {
             self.tx.publish();
         }
-        let mut last_pending = u32::MAX;
+        // Every round either sends something or reclaims completions, both bounded by the
+        // number of chunks, so this ends.
         loop {
             let pending = self.tx.pending();
-            if pending == 0 || pending >= last_pending {
-                return Ok(());
-            }
-            last_pending = pending;
-            if self.need_wakeup && !self.tx.needs_wakeup() {
+            if pending == 0 || (self.need_wakeup && !self.tx.needs_wakeup()) {
                 return Ok(());
             }
             self.stats.tx_kicks += 1;
+            let mut reclaimed = 0;
             match sys::xsk_kick_tx(self.fd.as_fd()) {
                 Ok(()) => {}
-                // Transient: out of completion space or driver busy; the frames stay queued.
+                // Transient: copy-mode batch budget used up, completion ring full, or driver
+                // busy; the frames stay queued.
                 Err(e)
                     if matches!(
                         e.raw_os_error(),
                         Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::ENETDOWN)
                     ) =>
                 {
-                    self.reclaim_completions();
+                    reclaimed = self.reclaim_completions();
                 }
                 Err(e) => {
                     return Err(IoError::Sys {
@@ -712,6 +711,10 @@ impl XskSocket {
                         source: e,
                     });
                 }
+            }
+            if self.tx.pending() >= pending && reclaimed == 0 {
+                // No progress (zero-copy drivers send asynchronously; or the link is down).
+                return Ok(());
             }
         }
     }

@@ -52,7 +52,17 @@ impl Harness {
         resp: Responder,
         config: &XskConfig,
     ) -> Option<Self> {
-        let steer = match director.run(|| Steering::attach(ifname, XdpMode::Native)) {
+        Self::start_in_mode(director, ifname, resp, config, XdpMode::Native)
+    }
+
+    pub(crate) fn start_in_mode(
+        director: &Netns,
+        ifname: &str,
+        resp: Responder,
+        config: &XskConfig,
+        mode: XdpMode,
+    ) -> Option<Self> {
+        let steer = match director.run(|| Steering::attach(ifname, mode)) {
             Ok(s) => s,
             Err(e) if e.raw_os_error() == Some(libc_eopnotsupp()) => {
                 eprintln!("SKIP: no native XDP on veth here: {e}");
@@ -60,7 +70,7 @@ impl Harness {
             }
             Err(e) => panic!("attach: {e}"),
         };
-        assert_eq!(steer.attached_mode(), XdpMode::Native);
+        assert_eq!(steer.attached_mode(), mode);
         let sock = match director.run(|| XskSocket::open(ifname, 0, config)) {
             Ok(s) => s,
             Err(e) if e.raw_os_error() == Some(97) => {
@@ -332,4 +342,34 @@ fn steering_ipv6() {
     assert_eq!(seen.udp_by_port.get(&7777), Some(&20));
     assert_eq!(seen.udp_by_port.get(&7778), None);
     assert_eq!(sock.chunk_accounting().app, 0);
+}
+
+#[test]
+fn steering_generic_mode() {
+    if skip_unless_root("steering_generic_mode") {
+        return;
+    }
+    let c = Netns::new("sgc");
+    let d = Netns::new("sgd");
+    veth(&c, "c0", &["198.18.4.1/24"], &d, "d0", &["198.18.4.2/24"]);
+    let vip = ipaddr("198.18.4.100");
+    let resp = Responder {
+        mac: d.mac("d0"),
+        vips: vec![vip],
+        echo_ports: vec![7777],
+    };
+    let cfg = XskConfig::default();
+    let Some(mut h) = Harness::start_in_mode(&d, "d0", resp, &cfg, XdpMode::Skb) else {
+        return;
+    };
+    h.steer.add_vip(VipKey::udp(vip, 7777)).unwrap();
+    h.steer.add_vip_addr(vip).unwrap();
+    let client = c.run(|| UdpSocket::bind("198.18.4.1:0")).unwrap();
+    let got = echo_roundtrip(&client, SocketAddr::new(vip, 7777), 20);
+    assert_eq!(
+        got, 20,
+        "generic XDP + AF_XDP copy mode echo (with ARP for the VIP)"
+    );
+    let (seen, _, _) = h.finish();
+    assert!(seen.arp_requests >= 1);
 }

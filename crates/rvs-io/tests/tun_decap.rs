@@ -154,4 +154,23 @@ fn tun_decap_delivers_inner_packets_to_vips_on_lo() {
 
     drop(decap);
     assert_eq!(r.run(|| xdp::query("r0")).unwrap(), None);
+
+    // Generic (SKB) mode, for NICs without native XDP: same result through the skb path.
+    let mut decap = r.run(|| TunDecap::attach("r0", XdpMode::Skb)).unwrap();
+    assert_eq!(decap.attached_mode(), XdpMode::Skb);
+    decap.add_vip(IpAddr::V4(vip4)).unwrap();
+    decap.add_vip(IpAddr::V6(vip6)).unwrap();
+    srv4.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    send4(rip4, 4, &inner4(vip4, b"ipip/skb"));
+    let (n, _) = srv4
+        .recv_from(&mut buf)
+        .expect("IPIP decapsulated in SKB mode");
+    assert_eq!(&buf[..n], b"ipip/skb");
+    send6(rip6, 41, &inner6(vip6, b"ip6ip6/skb"));
+    let (n, _) = srv6
+        .recv_from(&mut buf)
+        .expect("IP6IP6 decapsulated in SKB mode");
+    assert_eq!(&buf[..n], b"ip6ip6/skb");
+    let k = decap.counters().unwrap();
+    assert_eq!((k.decap_v4, k.decap_v6), (1, 1));
 }

@@ -103,6 +103,9 @@ enum LabCmd {
         /// Also send the traffic to the IPv6 VIP.
         #[arg(long)]
         ipv6: bool,
+        /// Show every step of every lab up, not only the verdicts.
+        #[arg(long, short)]
+        verbose: bool,
         #[command(flatten)]
         director: DirectorArgs,
     },
@@ -256,6 +259,7 @@ fn run_lab(cmd: LabCmd) -> Result<()> {
             modes,
             schedulers,
             ipv6,
+            verbose,
             director,
         } => {
             let base = lab_spec(name.name, LabMode::Nat, director)?;
@@ -264,6 +268,7 @@ fn run_lab(cmd: LabCmd) -> Result<()> {
                 modes,
                 schedulers,
                 ipv6,
+                verbose,
                 base,
             })?;
         }

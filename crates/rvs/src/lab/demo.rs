@@ -11,6 +11,9 @@
 //! | wlc | 3:2:1 | 12 long-lived `/stream` connections opened one after another | 6/4/2 (±1): active connections proportional to weight |
 //! | sh  | 1:1:1 | N requests spread over 8 client source addresses | every source always reaches the same real server |
 //! | other | 1:1:1 | N sequential requests | every request answered |
+//!
+//! Every check also reads rvsd's counters of the TCP service: NAT replies pass the director
+//! (outgoing packets counted), DR and TUN replies bypass it (outgoing packets stay 0).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -19,7 +22,9 @@ use std::thread;
 use std::time::Duration;
 
 use super::topology::{HTTP_PORT, LabMode, Plan, VIP4, VIP6};
-use super::{DirectorPolicy, LabError, LabSpec, cmd, down, up};
+use rvs_api::{Protocol, Request, Response, ServiceKey};
+
+use super::{DirectorPolicy, LabError, LabSpec, cmd, director, down, state, up};
 
 /// Parameters of the demo.
 #[derive(Debug, Clone)]
@@ -34,6 +39,8 @@ pub struct DemoSpec {
     pub ipv6: bool,
     /// Lab name, rvs/rvsd binaries and XDP mode (mode, scheduler, weights are set per run).
     pub base: LabSpec,
+    /// Print every step of every `lab up`, not only the verdicts.
+    pub verbose: bool,
 }
 
 /// The outcome of one check.
@@ -257,12 +264,61 @@ fn judge(
     }
 }
 
+/// Checks, from rvsd's counters of the TCP service, that replies took the mode's path: through
+/// the director for NAT (outgoing packets counted), straight to the client for DR and TUN (the
+/// director never sees them: outgoing packets stay 0, as in IPVS).
+fn reply_path(lab: &str, mode: LabMode, vip: IpAddr) -> (String, bool) {
+    let key = ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        addr: vip,
+        port: HTTP_PORT,
+    };
+    let socket = state::socket_path(lab);
+    let stats = match director::request(&socket, &Request::GetService { key }) {
+        Ok(Response::Services { services }) => match services.first() {
+            Some(s) => s.stats,
+            None => return ("✗ service missing in rvsd".into(), false),
+        },
+        Ok(other) => return (format!("✗ rvsd answered {other:?}"), false),
+        Err(e) => return (format!("✗ rvsd: {e}"), false),
+    };
+    let (inp, outp) = (stats.inpkts, stats.outpkts);
+    match mode {
+        LabMode::Nat if inp > 0 && outp > 0 => (
+            format!("✓ replies via the director ({inp} in, {outp} out)"),
+            true,
+        ),
+        LabMode::Nat => (
+            format!("✗ NAT replies not seen by the director ({inp} in, {outp} out)"),
+            false,
+        ),
+        _ if inp > 0 && outp == 0 => (
+            format!("✓ replies bypass the director ({inp} in, 0 out)"),
+            true,
+        ),
+        _ => (
+            format!("✗ expected replies to bypass the director ({inp} in, {outp} out)"),
+            false,
+        ),
+    }
+}
+
 /// Runs the demo; prints each verdict as it comes and a summary. Fails if any verdict failed.
 pub fn demo(spec: &DemoSpec) -> Result<Vec<Verdict>, LabError> {
     if !cmd::have("curl") {
         return Err(LabError::MissingTool("curl".into(), "curl"));
     }
     let n = spec.requests.max(6).div_ceil(6) * 6;
+    println!(
+        "rvs lab demo: {} × {}, {n} requests per check{}; a fresh lab for each run",
+        spec.modes
+            .iter()
+            .map(LabMode::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        spec.schedulers.join(","),
+        if spec.ipv6 { ", IPv4 and IPv6" } else { "" }
+    );
     let mut verdicts = Vec::new();
     for &mode in &spec.modes {
         for scheduler in &spec.schedulers {
@@ -273,7 +329,10 @@ pub fn demo(spec: &DemoSpec) -> Result<Vec<Verdict>, LabError> {
             lab.weights.clone_from(&weights);
             lab.ipv6 = spec.ipv6;
             lab.director = DirectorPolicy::Require;
-            println!("\n=== {mode}/{scheduler} ===");
+            lab.verbose = spec.verbose;
+            if spec.verbose {
+                println!("\n=== {mode}/{scheduler} ===");
+            }
             let families: Vec<(&'static str, IpAddr)> = if spec.ipv6 {
                 vec![("IPv4", IpAddr::V4(VIP4)), ("IPv6", IpAddr::V6(VIP6))]
             } else {
@@ -283,8 +342,11 @@ pub fn demo(spec: &DemoSpec) -> Result<Vec<Verdict>, LabError> {
                 Ok(_) => {
                     let plan = Plan::new(&lab.name, mode);
                     for (family, vip) in families {
-                        let (line, ok) = judge(scheduler, &weights, n, &plan, vip)
+                        let (mut line, mut ok) = judge(scheduler, &weights, n, &plan, vip)
                             .unwrap_or_else(|e| (format!("✗ traffic failed: {e}"), false));
+                        let (path, path_ok) = reply_path(&lab.name, mode, vip);
+                        line.push_str(&format!("; {path}"));
+                        ok &= path_ok;
                         let line = format!("{mode}/{scheduler} {family} {line}");
                         println!("{line}");
                         verdicts.push(Verdict {

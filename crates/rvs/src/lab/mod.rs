@@ -142,6 +142,8 @@ pub struct LabSpec {
     pub director: DirectorPolicy,
     /// The rvs binary run inside the namespaces.
     pub rvs_exe: PathBuf,
+    /// Print each step and check (errors are printed regardless).
+    pub verbose: bool,
 }
 
 impl LabSpec {
@@ -158,6 +160,7 @@ impl LabSpec {
             director: DirectorPolicy::Auto,
             rvs_exe: std::env::current_exe()
                 .map_err(|e| LabError::io("locate the rvs binary", e))?,
+            verbose: true,
         })
     }
 }
@@ -291,7 +294,9 @@ impl Runner<'_> {
     }
 
     fn say(&self, line: impl AsRef<str>) {
-        println!("  {}", line.as_ref());
+        if self.spec.verbose {
+            println!("  {}", line.as_ref());
+        }
     }
 
     fn build(&mut self) -> Result<(), LabError> {
@@ -593,16 +598,20 @@ pub fn up(spec: &LabSpec) -> Result<LabState, LabError> {
         state,
         notes: Vec::new(),
     };
-    println!("rvs lab up: {} mode, lab `{}`", spec.mode, spec.name);
+    if spec.verbose {
+        println!("rvs lab up: {} mode, lab `{}`", spec.mode, spec.name);
+    }
     match run.build() {
         Ok(()) => {
             for n in &run.notes {
                 println!("  note: {n}");
             }
-            println!(
-                "lab `{}` is up ({} mode); `rvs lab status`, `rvs lab down`",
-                spec.name, spec.mode
-            );
+            if spec.verbose {
+                println!(
+                    "lab `{}` is up ({} mode); `rvs lab status`, `rvs lab down`",
+                    spec.name, spec.mode
+                );
+            }
             Ok(run.state)
         }
         Err(e) => {

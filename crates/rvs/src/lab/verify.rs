@@ -90,8 +90,8 @@ pub(crate) fn neigh_probe(exe: &str, ns: &str, target: IpAddr) -> Result<NeighPr
     serde_json::from_str(&out).map_err(|e| LabError::Tool(format!("neigh-probe output: {e}")))
 }
 
-fn ok(what: impl AsRef<str>) {
-    println!("  ✓ {}", what.as_ref());
+fn ok(run: &Runner<'_>, what: impl AsRef<str>) {
+    run.say(format!("✓ {}", what.as_ref()));
 }
 
 fn expect(cond: bool, what: impl Into<String>) -> Result<(), LabError> {
@@ -123,7 +123,7 @@ pub(crate) fn verify_topology(run: &Runner<'_>) -> Result<(), LabError> {
                 format!("{what}: {addr} does not answer"),
             )?;
         }
-        ok(what);
+        ok(run, what);
     }
     // Where real-server traffic comes from: the director on the NAT segment, the router otherwise.
     let probe_ns = if p.mode == LabMode::Nat {
@@ -154,10 +154,13 @@ pub(crate) fn verify_topology(run: &Runner<'_>) -> Result<(), LabError> {
                 format!("udp {rip}:{UDP_PORT} answered {reply:?}"),
             )?;
         }
-        ok(format!(
-            "{}: reachable, http and udp answer `{}` on {} and {}",
-            rs.name, rs.name, rs.rip4, rs.rip6
-        ));
+        ok(
+            run,
+            format!(
+                "{}: reachable, http and udp answer `{}` on {} and {}",
+                rs.name, rs.name, rs.rip4, rs.rip6
+            ),
+        );
     }
     match p.mode {
         LabMode::Nat => {}
@@ -203,7 +206,10 @@ fn verify_dr_real_servers(run: &Runner<'_>, exe: &str) -> Result<(), LabError> {
             )?;
         }
     }
-    ok("DR: each real server answers VIP traffic sent to its MAC (http and udp, IPv4 and IPv6)");
+    ok(
+        run,
+        "DR: each real server answers VIP traffic sent to its MAC (http and udp, IPv4 and IPv6)",
+    );
     let rs_macs = p
         .real_servers
         .iter()
@@ -229,7 +235,10 @@ fn verify_dr_real_servers(run: &Runner<'_>, exe: &str) -> Result<(), LabError> {
             format!("unexpected ARP/ND answers for {vip}: {:?}", probe.answers),
         )?;
     }
-    ok("DR: real servers stay silent for ARP/ND probes of the VIP from the router");
+    ok(
+        run,
+        "DR: real servers stay silent for ARP/ND probes of the VIP from the router",
+    );
     Ok(())
 }
 
@@ -266,7 +275,10 @@ fn verify_tun_decap(run: &Runner<'_>, exe: &str) -> Result<(), LabError> {
             )?;
         }
     }
-    ok("TUN: each real server decapsulates IPIP and IP6IP6 to the VIP and answers directly");
+    ok(
+        run,
+        "TUN: each real server decapsulates IPIP and IP6IP6 to the VIP and answers directly",
+    );
     Ok(())
 }
 
@@ -294,9 +306,10 @@ pub(crate) fn verify_director(run: &Runner<'_>) -> Result<(), LabError> {
             probe.answers.contains_key(&dir_mac),
             format!("the director ({dir_mac}) did not answer ARP/ND for {vip}"),
         )?;
-        ok(format!(
-            "only the director ({dir_mac}) answers ARP/ND for {vip}"
-        ));
+        ok(
+            run,
+            format!("only the director ({dir_mac}) answers ARP/ND for {vip}"),
+        );
         let names: Vec<&str> = p.real_servers.iter().map(|r| r.name.as_str()).collect();
         let mut body = None;
         for _ in 0..3 {
@@ -317,11 +330,14 @@ pub(crate) fn verify_director(run: &Runner<'_>) -> Result<(), LabError> {
                 .is_some_and(|r| names.iter().any(|n| r == format!("{n} probe 0"))),
             format!("client → udp {vip}:{UDP_PORT} answered {reply:?}"),
         )?;
-        ok(format!(
-            "client → VIP {vip}: http answered by {}, udp by {}",
-            body.unwrap_or_default(),
-            reply.unwrap_or_default()
-        ));
+        ok(
+            run,
+            format!(
+                "client → VIP {vip}: http answered by {}, udp by {}",
+                body.unwrap_or_default(),
+                reply.unwrap_or_default()
+            ),
+        );
     }
     Ok(())
 }

@@ -824,6 +824,17 @@ mod tests {
     }
 
     #[test]
+    fn handles_can_move_to_other_threads() {
+        fn send<T: Send>() {}
+        fn sync<T: Sync>() {}
+        send::<Steering>();
+        sync::<Steering>();
+        send::<TunDecap>();
+        send::<crate::xsk::XskSocket>();
+        send::<crate::netlink::Netlink>();
+    }
+
+    #[test]
     fn embedded_objects_are_bpf_elf() {
         for obj in [STEER_OBJ, TUN_DECAP_OBJ] {
             assert_eq!(&obj[..4], b"\x7fELF");

@@ -563,8 +563,18 @@ fn tun_decap_output_frames() {
         |inner: &[u8], next: u8| pkt::ipv6(v6("2001:db8:8::1"), v6("2001:db8:8::2"), next, inner);
 
     // (frame in, expected frame out)
+    let with_options = {
+        let mut o = outer4(&inner4, 4);
+        o[0] = 0x47; // 28-byte header: 8 bytes of options
+        o.splice(20..20, [1, 1, 1, 1, 1, 1, 1, 0]);
+        let len = (o.len() as u16).to_be_bytes();
+        o[2..4].copy_from_slice(&len);
+        pkt::fix_ipv4_checksum(&mut o);
+        o
+    };
     let cases = [
         (eth4(&outer4(&inner4, 4)), eth4(&inner4)),
+        (eth4(&with_options), eth4(&inner4)),
         (eth4(&outer4(&inner6, 41)), eth6(&inner6)),
         (eth6(&outer6(&inner6, 41)), eth6(&inner6)),
         (eth6(&outer6(&inner4, 4)), eth4(&inner4)),
@@ -586,7 +596,7 @@ fn tun_decap_output_frames() {
         );
     }
     let k = t.counters().unwrap();
-    assert_eq!((k.decap_v4, k.decap_v6), (4, 2));
+    assert_eq!((k.decap_v4, k.decap_v6), (5, 2));
 
     // Untouched: not a VIP, not our address, fragmented, plain traffic.
     let not_vip = eth4(&outer4(&udp4("198.18.9.9", 1, "198.18.8.200", 53), 4));

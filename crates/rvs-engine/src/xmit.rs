@@ -64,6 +64,7 @@ impl Engine {
             Err(e) => return self.drop_nh(e),
         };
         if !decrement_ttl(pkt, f.l3) {
+            self.drops.count(DropReason::TtlExceeded);
             return self.send_icmp(f.ingress, pkt, f.daddr.to_ip(), IcmpKind::TimeExceeded);
         }
         match method {
@@ -105,6 +106,7 @@ impl Engine {
             Err(e) => return self.drop_nh(e),
         };
         if !decrement_ttl(pkt, f.l3) {
+            self.drops.count(DropReason::TtlExceeded);
             return self.send_icmp(f.ingress, pkt, c.vaddr.to_ip(), IcmpKind::TimeExceeded);
         }
         if let Some(v) = self.mtu_check(f, pkt, nh.mtu, 0) {
@@ -205,6 +207,7 @@ impl Engine {
 
     /// Turns `pkt` into an ICMP error about itself, from `src`, and sends it back where it
     /// came from. Errors the RFCs forbid (about ICMP errors, multicast…) are dropped silently.
+    /// The caller counts the drop reason: the offending packet is dropped either way.
     pub(crate) fn send_icmp(
         &mut self,
         ingress: IfaceId,
@@ -243,7 +246,8 @@ impl Engine {
         };
         match (r, kind) {
             (Ok(()), _) => Verdict::Transmit(ingress),
-            (Err(_), IcmpKind::TimeExceeded) => self.drop(DropReason::TtlExceeded),
+            // The callers have counted the drop already.
+            (Err(_), IcmpKind::TimeExceeded) => Verdict::Drop(DropReason::TtlExceeded),
             (Err(_), IcmpKind::TooBig(_)) => Verdict::Drop(DropReason::TooBig),
             (Err(_), IcmpKind::PortUnreachable) => Verdict::Drop(DropReason::NoDestination),
         }

@@ -37,8 +37,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         "tun_decap" => {
             let t = TunDecap::attach(ifname, mode)?;
-            let m = t.attached_mode();
-            (Box::new(t), m, 0)
+            let (m, id) = (t.attached_mode(), t.prog_id());
+            (Box::new(t), m, id)
         }
         other => return Err(format!("unknown program {other}").into()),
     };

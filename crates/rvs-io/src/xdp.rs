@@ -693,6 +693,11 @@ impl TunDecap {
         &self.prog.ifname
     }
 
+    /// Kernel id of the loaded program (0 if the kernel would not say).
+    pub fn prog_id(&self) -> u32 {
+        self.prog.prog_id
+    }
+
     /// Decapsulates tunnelled packets whose inner destination is `vip`.
     pub fn add_vip(&mut self, vip: IpAddr) -> Result<(), IoError> {
         self.decap_vips

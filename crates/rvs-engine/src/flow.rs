@@ -311,20 +311,22 @@ impl Engine {
         };
 
         if let Some(t) = A::conns(self).lookup_template(&tkey) {
+            if A::conns(self).get(t).expired(self.tick) {
+                // Its timer ran out but has not been handled yet: do now what the timer would
+                // (re-arm a template that still controls connections, or remove it).
+                self.expire_conn::<A>(t);
+            }
+        }
+        if let Some(t) = A::conns(self).lookup_template(&tkey) {
             let tc = *A::conns(self).get(t);
-            let usable = !tc.expired(self.tick)
-                && self.dests.get(tc.dest).is_some_and(|d| {
-                    d.available && !(d.weight == 0 && self.sysctl.expire_quiescent_template)
-                });
+            let usable = self.dests.get(tc.dest).is_some_and(|d| {
+                d.available && !(d.weight == 0 && self.sysctl.expire_quiescent_template)
+            });
             if usable {
                 return Some((tc.dest, t));
             }
-            if tc.expired(self.tick) && tc.aux == 0 {
-                self.expire_conn::<A>(t);
-            } else {
-                // Invalidate: move it where no packet's key can reach it; it expires on its own.
-                A::conns_mut(self).rekey(t, 0, 0xffff, 0xffff);
-            }
+            // Invalidate: move it where no packet's key can reach it; it expires on its own.
+            A::conns_mut(self).rekey(t, 0, 0xffff, 0xffff);
         }
 
         let dest = self.sched_plain(sid, f)?;

@@ -25,12 +25,18 @@ fn dr_service(sched: &str, weights: &[u32], flags: u32) -> (Lab, ServiceKey) {
 /// Sends one TCP segment from client `n` (port `port`) and returns the real server index it
 /// was forwarded to.
 fn send(lab: &mut Lab, n: u32, port: u16, flags: u8) -> Option<u16> {
-    let f = from_client(SocketAddr::new(client(false, n), port), SocketAddr::new(vip4(), 80), tcp_flags(flags), b"");
+    let f = from_client(
+        SocketAddr::new(client(false, n), port),
+        SocketAddr::new(vip4(), 80),
+        tcp_flags(flags),
+        b"",
+    );
     let out = lab.run(lab.ext, &f);
     match out.verdict {
         Verdict::Transmit(i) if i == lab.int => {
             let p = parse(&out.bytes);
-            let idx = rs_index(p.ip.dst()).or_else(|| (0..RS_COUNT).find(|&i| rs_mac(i) == p.dst_mac));
+            let idx =
+                rs_index(p.ip.dst()).or_else(|| (0..RS_COUNT).find(|&i| rs_mac(i) == p.dst_mac));
             Some(idx.expect("forwarded to a known real server"))
         }
         _ => None,
@@ -54,7 +60,11 @@ fn distribute(lab: &mut Lab, count: u32, first_client: u32) -> HashMap<u16, u32>
 fn rr_cycles_newest_first_and_evenly() {
     let (mut lab, _) = dr_service("rr", &[1, 1, 1], 0);
     let seq: Vec<u16> = (0..6).map(|n| syn(&mut lab, n)).collect();
-    assert_eq!(seq, [2, 1, 0, 2, 1, 0], "rr walks the list, newest first (spec §11 item 40)");
+    assert_eq!(
+        seq,
+        [2, 1, 0, 2, 1, 0],
+        "rr walks the list, newest first (spec §11 item 40)"
+    );
     let m = distribute(&mut lab, 300, 100);
     assert_eq!((m[&0], m[&1], m[&2]), (100, 100, 100));
 }
@@ -120,7 +130,10 @@ fn lc_sed_nq_fo_ovf_pick_as_specified() {
     // sed: (active + 1) / weight.
     let (mut lab, _) = dr_service("sed", &[3, 1], 0);
     let m = distribute(&mut lab, 400, 0);
-    assert!(m[&0].abs_diff(300) <= 1 && m[&1].abs_diff(100) <= 1, "{m:?}");
+    assert!(
+        m[&0].abs_diff(300) <= 1 && m[&1].abs_diff(100) <= 1,
+        "{m:?}"
+    );
     // nq: the first idle server in list order (newest first) wins at once.
     let (mut lab, _) = dr_service("nq", &[1, 100, 1], 0);
     assert_eq!(syn(&mut lab, 0), 2);
@@ -146,7 +159,11 @@ fn sh_is_sticky_per_client_and_spreads() {
         let first = syn(&mut lab, n);
         // Other connections of the same client (other ports) go to the same server.
         for k in 1..3u16 {
-            assert_eq!(send(&mut lab, n, 30_000 + k, TH_SYN), Some(first), "client {n}");
+            assert_eq!(
+                send(&mut lab, n, 30_000 + k, TH_SYN),
+                Some(first),
+                "client {n}"
+            );
         }
         *per_server.entry(first).or_insert(0u32) += 1;
     }
@@ -159,8 +176,9 @@ fn sh_is_sticky_per_client_and_spreads() {
 #[test]
 fn sh_port_flag_spreads_one_client() {
     let (mut lab, _) = dr_service("sh", &[1, 1, 1], svc_flags::SCHED2);
-    let servers: std::collections::HashSet<u16> =
-        (0..60u16).map(|k| send(&mut lab, 1, 20_000 + k, TH_SYN).unwrap()).collect();
+    let servers: std::collections::HashSet<u16> = (0..60u16)
+        .map(|k| send(&mut lab, 1, 20_000 + k, TH_SYN).unwrap())
+        .collect();
     assert_eq!(servers.len(), 3, "sh-port hashes the client port too");
 }
 
@@ -169,11 +187,16 @@ fn sh_weights_shape_the_distribution() {
     let (mut lab, _) = dr_service("sh", &[3, 1], 0);
     let m = distribute(&mut lab, 4000, 0);
     let share = f64::from(m[&0]) / 4000.0;
-    assert!((0.70..0.80).contains(&share), "weight 3 of 4 → ~75 %: {m:?}");
+    assert!(
+        (0.70..0.80).contains(&share),
+        "weight 3 of 4 → ~75 %: {m:?}"
+    );
 }
 
 fn mh_map(lab: &mut Lab, clients: std::ops::Range<u32>) -> HashMap<u32, u16> {
-    clients.map(|n| (n, send(lab, n, 50_000, TH_SYN).unwrap())).collect()
+    clients
+        .map(|n| (n, send(lab, n, 50_000, TH_SYN).unwrap()))
+        .collect()
 }
 
 #[test]
@@ -184,12 +207,19 @@ fn mh_spreads_and_is_stable_when_another_server_goes() {
     for s in before.values() {
         per[*s as usize] += 1;
     }
-    assert!(per.iter().all(|&c| (400..=600).contains(&c)), "mh spread {per:?}");
+    assert!(
+        per.iter().all(|&c| (400..=600).contains(&c)),
+        "mh spread {per:?}"
+    );
     // Same client again (new port, mh hashes only the address) → same server.
     for n in 0..50 {
         assert_eq!(send(&mut lab, n, 50_001, TH_SYN), Some(before[&n]));
     }
-    lab.ok(Request::DelDest { service: key, addr: rip(false, 3), port: 80 });
+    lab.ok(Request::DelDest {
+        service: key,
+        addr: rip(false, 3),
+        port: 80,
+    });
     let after = mh_map(&mut lab, 10_000..12_000);
     let reference = {
         // The same clients on a fresh service that never had server 3.
@@ -208,7 +238,10 @@ fn mh_spreads_and_is_stable_when_another_server_goes() {
         }
     }
     // Maglev bound: clients of the surviving servers (almost) never move.
-    assert!(moved * 100 <= kept * 5, "mh moved {moved} of {kept} unrelated clients");
+    assert!(
+        moved * 100 <= kept * 5,
+        "mh moved {moved} of {kept} unrelated clients"
+    );
 }
 
 #[test]
@@ -217,7 +250,10 @@ fn mh_fallback_skips_a_quiescent_server_and_leaves_the_rest() {
     let before = mh_map(&mut lab, 0..600);
     let mut d = DestSpec::new(rip(false, 1), 80);
     d.weight = 0;
-    lab.ok(Request::EditDest { service: key, dest: d });
+    lab.ok(Request::EditDest {
+        service: key,
+        dest: d,
+    });
     let mut changed_unrelated = 0;
     for n in 0..600u32 {
         // New ports so no existing connection is hit.
@@ -263,14 +299,20 @@ fn weight_zero_mid_stream() {
     }
     let mut d = DestSpec::new(rip(false, 0), 80);
     d.weight = 0;
-    lab.ok(Request::EditDest { service: key, dest: d });
+    lab.ok(Request::EditDest {
+        service: key,
+        dest: d,
+    });
     // New connections avoid the quiescent server...
     let m = distribute(&mut lab, 40, 100);
     assert_eq!(m.get(&0), None, "{m:?}");
     assert_eq!(m.get(&1), Some(&40));
     // ...while the existing ones keep flowing to it.
     for (n, s) in established {
-        assert_eq!(send(&mut lab, n, 10_000 + n as u16, TH_PSH | TH_ACK), Some(s));
+        assert_eq!(
+            send(&mut lab, n, 10_000 + n as u16, TH_PSH | TH_ACK),
+            Some(s)
+        );
     }
     assert_eq!(lab.counts(key, rip(false, 0)), (5, 0));
 }
@@ -295,19 +337,30 @@ fn persistence_within_netmask() {
     fn go(lab: &mut Lab, who: SocketAddr, flags: u8) -> u16 {
         let vip = SocketAddr::new(vip4(), 80);
         let out = lab.run(lab.ext, &from_client(who, vip, tcp_flags(flags), b""));
-        assert_eq!(out.verdict, Verdict::Transmit(lab.int), "{who} flags {flags:#x}");
+        assert_eq!(
+            out.verdict,
+            Verdict::Transmit(lab.int),
+            "{who} flags {flags:#x}"
+        );
         rs_index_by_mac(&out.bytes)
     }
     let sa = go(&mut lab, a, TH_SYN);
     let t = lab.templates();
     assert_eq!(t.len(), 1);
     let t0 = &t[0];
-    assert_eq!((t0.caddr, t0.cport, t0.vaddr, t0.vport), (ip("198.19.1.0"), 0, vip4(), 80));
+    assert_eq!(
+        (t0.caddr, t0.cport, t0.vaddr, t0.vport),
+        (ip("198.19.1.0"), 0, vip4(), 80)
+    );
     assert_eq!((t0.daddr, t0.dport, t0.protocol), (rip(false, sa), 80, 6));
     assert_eq!(t0.state, "NONE");
     assert_eq!(t0.expires_ms, 360_000);
     assert_eq!(lab.dest(key, rip(false, sa)).persistconns, 1);
-    assert_eq!(lab.dest(key, rip(false, sa)).activeconns, 1, "templates are not connections");
+    assert_eq!(
+        lab.dest(key, rip(false, sa)).activeconns,
+        1,
+        "templates are not connections"
+    );
 
     // Establishing a connection assures the template.
     assert_eq!(go(&mut lab, a, TH_ACK), sa);
@@ -326,9 +379,16 @@ fn persistence_within_netmask() {
 
     // The template outlives its 360 s while a connection it controls lives (a: 900 s).
     lab.advance_by_steps(Duration::from_secs(500), Duration::from_secs(1));
-    let t = lab.templates().into_iter().find(|t| t.caddr == ip("198.19.1.0"));
+    let t = lab
+        .templates()
+        .into_iter()
+        .find(|t| t.caddr == ip("198.19.1.0"));
     let t = t.expect("template expired while controlling a connection");
-    assert!(t.expires_ms <= 60_000, "re-armed for at most 60 s: {}", t.expires_ms);
+    assert!(
+        t.expires_ms <= 60_000,
+        "re-armed for at most 60 s: {}",
+        t.expires_ms
+    );
     // c's template had no live connection after its SYN_RECV expired: gone.
     assert!(lab.templates().iter().all(|t| t.caddr != ip("198.19.2.0")));
     assert_eq!(lab.flows().len(), 1, "only a's connection is left");
@@ -340,7 +400,11 @@ fn persistence_within_netmask() {
     go(&mut lab, a, TH_RST);
     go(&mut lab, d, TH_RST);
     lab.advance_by_steps(Duration::from_secs(359), Duration::from_secs(1));
-    assert_eq!(lab.templates().len(), 1, "timer restarted by d's connection");
+    assert_eq!(
+        lab.templates().len(),
+        1,
+        "timer restarted by d's connection"
+    );
     lab.advance_by_steps(Duration::from_secs(2), Duration::from_secs(1));
     assert!(lab.templates().is_empty());
     assert_eq!(lab.dest(key, rip(false, sa)).persistconns, 0);
@@ -348,7 +412,9 @@ fn persistence_within_netmask() {
 
 /// The real-server index from a forwarded frame's destination MAC.
 fn rs_index_by_mac(frame: &[u8]) -> u16 {
-    (0..RS_COUNT).find(|&i| frame[0..6] == rs_mac(i)).expect("known real server MAC")
+    (0..RS_COUNT)
+        .find(|&i| frame[0..6] == rs_mac(i))
+        .expect("known real server MAC")
 }
 
 /// A persistent service's IPv6 clients are grouped by prefix length.
@@ -367,7 +433,10 @@ fn persistence_ipv6_prefix() {
     let vip = SocketAddr::new(vip6(), 443);
     let mut seen = Vec::new();
     for n in 0..8u16 {
-        let cl = SocketAddr::new(IpAddr::V6(format!("2001:db8:ff:1::{}", n + 1).parse().unwrap()), 30_000 + n);
+        let cl = SocketAddr::new(
+            IpAddr::V6(format!("2001:db8:ff:1::{}", n + 1).parse().unwrap()),
+            30_000 + n,
+        );
         let out = lab.run(lab.ext, &from_client(cl, vip, tcp_flags(TH_SYN), b""));
         seen.push(rs_index_by_mac(&out.bytes));
     }
@@ -398,4 +467,29 @@ fn udp_rr_distributes_per_flow() {
     // Each flow sticks to its server: 5 flows × 3 datagrams each.
     assert_eq!(per, [15, 15]);
     assert_eq!(lab.service(key).stats.conns, 10);
+}
+
+/// A template whose timer ran out while it still controls a connection is re-armed, not
+/// dropped (spec §4.5), also when a packet finds it before the timer sweep has.
+#[test]
+fn persistence_template_found_expired_but_controlling_is_kept() {
+    let mut lab = Lab::new();
+    let key = tcp_key(vip4(), 80);
+    lab.add_service(key, "rr", |s| {
+        s.flags = svc_flags::PERSISTENT;
+        s.timeout = 10;
+    });
+    for i in 0..3 {
+        lab.add_dest(key, rip(false, i), 80, ForwardMethod::Route, 1);
+    }
+    let first = send(&mut lab, 1, 1000, TH_SYN).unwrap();
+    assert_eq!(send(&mut lab, 1, 1000, TH_ACK), Some(first));
+    // 10.5 s later, with no timer run in between: the template is past its expiry but
+    // controls an established connection.
+    lab.now += Duration::from_millis(10_500);
+    for port in 1001..1004 {
+        assert_eq!(send(&mut lab, 1, port, TH_SYN), Some(first), "port {port}");
+    }
+    assert_eq!(lab.templates().len(), 1, "one template, still valid");
+    assert_eq!(lab.dest(key, rip(false, first)).persistconns, 1);
 }

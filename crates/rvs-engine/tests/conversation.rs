@@ -28,8 +28,16 @@ impl Conv {
     fn new(method: ForwardMethod, v6: bool, udp: bool) -> Self {
         let mut lab = Lab::new();
         let vport = if udp { 53 } else { 80 };
-        let rport = if method == ForwardMethod::Masq { 8000 + vport } else { vport };
-        let key = if udp { udp_key(vip(v6), vport) } else { tcp_key(vip(v6), vport) };
+        let rport = if method == ForwardMethod::Masq {
+            8000 + vport
+        } else {
+            vport
+        };
+        let key = if udp {
+            udp_key(vip(v6), vport)
+        } else {
+            tcp_key(vip(v6), vport)
+        };
         lab.add_service(key, "wlc", |_| {});
         lab.add_dest(key, rip(v6, 0), rport, method, 1);
         Self {
@@ -40,7 +48,10 @@ impl Conv {
             vip: SocketAddr::new(vip(v6), vport),
             rip: SocketAddr::new(rip(v6, 0), rport),
             udp,
-            want: Stats { conns: 1, ..Stats::default() },
+            want: Stats {
+                conns: 1,
+                ..Stats::default()
+            },
         }
     }
 
@@ -52,7 +63,11 @@ impl Conv {
     fn inb(&mut self, flags: u8, data: &[u8]) {
         let f = from_client(self.client, self.vip, self.l4(flags), data);
         let out = self.lab.run(self.lab.ext, &f);
-        assert_eq!(out.verdict, Verdict::Transmit(self.lab.int), "inbound flags {flags:#x}");
+        assert_eq!(
+            out.verdict,
+            Verdict::Transmit(self.lab.int),
+            "inbound flags {flags:#x}"
+        );
         self.want.inpkts += 1;
         self.want.inbytes += (f.len() - 14) as u64;
     }
@@ -61,7 +76,11 @@ impl Conv {
     fn outb(&mut self, flags: u8, data: &[u8]) {
         let f = from_server(0, self.rip, self.client, self.l4(flags), data);
         let out = self.lab.run(self.lab.int, &f);
-        assert_eq!(out.verdict, Verdict::Transmit(self.lab.ext), "outbound flags {flags:#x}");
+        assert_eq!(
+            out.verdict,
+            Verdict::Transmit(self.lab.ext),
+            "outbound flags {flags:#x}"
+        );
         self.want.outpkts += 1;
         self.want.outbytes += (f.len() - 14) as u64;
     }
@@ -85,11 +104,23 @@ impl Conv {
         assert_eq!((c.caddr, c.cport), (self.client.ip(), self.client.port()));
         assert_eq!((c.vaddr, c.vport), (self.vip.ip(), self.vip.port()));
         assert_eq!((c.daddr, c.dport), (self.rip.ip(), self.rip.port()));
-        let noout = if self.method == ForwardMethod::Masq { 0 } else { 0x80 };
+        let noout = if self.method == ForwardMethod::Masq {
+            0
+        } else {
+            0x80
+        };
         let inactive = if active { 0 } else { 0x100 };
-        assert_eq!(c.flags, inactive | noout | self.method.code(), "{state}: conn flags");
+        assert_eq!(
+            c.flags,
+            inactive | noout | self.method.code(),
+            "{state}: conn flags"
+        );
         let counts = self.lab.counts(self.key, self.rip.ip());
-        assert_eq!(counts, if active { (1, 0) } else { (0, 1) }, "{state}: active/inactive");
+        assert_eq!(
+            counts,
+            if active { (1, 0) } else { (0, 1) },
+            "{state}: active/inactive"
+        );
         self.check_stats();
     }
 
@@ -97,7 +128,11 @@ impl Conv {
         let svc = self.lab.service(self.key);
         assert_eq!(svc.stats, self.want, "service counters");
         assert_eq!(svc.dests[0].stats, self.want, "real-server counters");
-        assert_eq!(self.lab.engine.global_stats().0, self.want, "global counters");
+        assert_eq!(
+            self.lab.engine.global_stats().0,
+            self.want,
+            "global counters"
+        );
     }
 
     /// Advances `secs` and asserts the entry is still there; then advances past its expiry
@@ -125,7 +160,10 @@ fn nat_tcp(v6: bool) {
     c.inb(TH_ACK, b"");
     c.check("ESTABLISHED", 900, true);
     c.lab.advance(10 * SEC);
-    c.inb(TH_PSH | TH_ACK, b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n");
+    c.inb(
+        TH_PSH | TH_ACK,
+        b"GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
     c.check("ESTABLISHED", 900, true);
     c.outb(TH_PSH | TH_ACK, &[b'x'; 700]);
     c.check("ESTABLISHED", 900, true);
@@ -256,10 +294,17 @@ fn counts_match_entries() {
     for n in 0..90u32 {
         let cl = SocketAddr::new(client(false, n), 1024 + n as u16);
         let v = SocketAddr::new(vip4(), 80);
-        assert!(matches!(lab.run(lab.ext, &from_client(cl, v, tcp_flags(TH_SYN), b"")).verdict, Verdict::Transmit(_)));
+        assert!(matches!(
+            lab.run(lab.ext, &from_client(cl, v, tcp_flags(TH_SYN), b""))
+                .verdict,
+            Verdict::Transmit(_)
+        ));
         if n % 3 == 0 {
             lab.run(lab.ext, &from_client(cl, v, tcp_flags(TH_ACK), b""));
-            lab.run(lab.ext, &from_client(cl, v, tcp_flags(TH_FIN | TH_ACK), b""));
+            lab.run(
+                lab.ext,
+                &from_client(cl, v, tcp_flags(TH_FIN | TH_ACK), b""),
+            );
         }
     }
     let conns = lab.flows();

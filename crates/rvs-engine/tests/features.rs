@@ -23,7 +23,9 @@ fn cl(n: u32, port: u16) -> SocketAddr {
 /// The real server a forwarded frame went to (by destination MAC).
 fn rs_of(lab: &Lab, out: &Out) -> Option<u16> {
     match out.verdict {
-        Verdict::Transmit(i) if i == lab.int => (0..RS_COUNT).find(|&i| out.bytes[0..6] == rs_mac(i)),
+        Verdict::Transmit(i) if i == lab.int => {
+            (0..RS_COUNT).find(|&i| out.bytes[0..6] == rs_mac(i))
+        }
         _ => None,
     }
 }
@@ -56,7 +58,10 @@ fn threshold_lab(u: u32, l: u32) -> (Lab, ServiceKey) {
     let mut d0 = dest_spec(rip(false, 0), 80, ForwardMethod::Route, 2);
     d0.u_threshold = u;
     d0.l_threshold = l;
-    lab.ok(Request::AddDest { service: key, dest: d0 });
+    lab.ok(Request::AddDest {
+        service: key,
+        dest: d0,
+    });
     lab.add_dest(key, rip(false, 1), 80, ForwardMethod::Route, 1);
     (lab, key)
 }
@@ -105,7 +110,10 @@ fn raising_the_upper_threshold_clears_overload() {
     fill_to_threshold(&mut lab);
     let mut d0 = dest_spec(rip(false, 0), 80, ForwardMethod::Route, 2);
     d0.u_threshold = 20;
-    lab.ok(Request::EditDest { service: key, dest: d0 });
+    lab.ok(Request::EditDest {
+        service: key,
+        dest: d0,
+    });
     assert_eq!(to(&mut lab, cl(101, 1000), TH_SYN), Some(0));
 }
 
@@ -119,7 +127,10 @@ fn overload_does_not_stop_existing_connections_or_templates() {
     });
     let mut d0 = dest_spec(rip(false, 0), 80, ForwardMethod::Route, 1);
     d0.u_threshold = 2;
-    lab.ok(Request::AddDest { service: key, dest: d0 });
+    lab.ok(Request::AddDest {
+        service: key,
+        dest: d0,
+    });
     lab.add_dest(key, rip(false, 1), 80, ForwardMethod::Route, 1);
     // Client 0 lands on server 1 (newest first), client 1 on server 0.
     assert_eq!(to(&mut lab, cl(0, 1000), TH_SYN), Some(1));
@@ -154,16 +165,29 @@ fn persistent_lab() -> (Lab, ServiceKey) {
 fn quiescent_server_keeps_persistent_clients_unless_expire_quiescent_template() {
     let (mut lab, key) = persistent_lab();
     let first = to(&mut lab, cl(0, 1000), TH_SYN).unwrap();
-    lab.ok(Request::EditDest { service: key, dest: dest_spec(rip(false, first), 80, ForwardMethod::Route, 0) });
+    lab.ok(Request::EditDest {
+        service: key,
+        dest: dest_spec(rip(false, first), 80, ForwardMethod::Route, 0),
+    });
     // Default: the template still sends this client's new connections to the quiescent server.
     assert_eq!(to(&mut lab, cl(0, 1001), TH_SYN), Some(first));
     // A new client is not scheduled there.
     assert_ne!(to(&mut lab, cl(1, 1000), TH_SYN), Some(first));
-    lab.ok(Request::SetSysctl { name: "expire_quiescent_template".into(), value: 1 });
+    lab.ok(Request::SetSysctl {
+        name: "expire_quiescent_template".into(),
+        value: 1,
+    });
     let other = to(&mut lab, cl(0, 1002), TH_SYN).unwrap();
-    assert_ne!(other, first, "template of a quiescent server must be invalidated");
+    assert_ne!(
+        other, first,
+        "template of a quiescent server must be invalidated"
+    );
     // The client's new template points at the other server; the old one is no longer found.
-    let live: Vec<_> = lab.templates().into_iter().filter(|t| t.caddr == client(false, 0) && t.vport == 80).collect();
+    let live: Vec<_> = lab
+        .templates()
+        .into_iter()
+        .filter(|t| t.caddr == client(false, 0) && t.vport == 80)
+        .collect();
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].daddr, rip(false, other));
     // Existing connections to the quiescent server continue.
@@ -187,7 +211,11 @@ fn deleted_server_drops_its_connections_by_default() {
     assert_eq!(to(&mut lab, cl(0, 1000), TH_SYN), Some(1));
     assert_eq!(to(&mut lab, cl(1, 1000), TH_SYN), Some(0));
     tcp(&mut lab, cl(1, 1000), TH_ACK);
-    lab.ok(Request::DelDest { service: key, addr: rip(false, 0), port: 80 });
+    lab.ok(Request::DelDest {
+        service: key,
+        addr: rip(false, 0),
+        port: 80,
+    });
     let before = lab.drops("dest_unavailable");
     let out = tcp(&mut lab, cl(1, 1000), TH_PSH | TH_ACK);
     assert_eq!(out.verdict, Verdict::Drop(DropReason::DestUnavailable));
@@ -195,7 +223,10 @@ fn deleted_server_drops_its_connections_by_default() {
     // The entry stays until it expires.
     assert!(lab.flows().iter().any(|c| c.daddr == rip(false, 0)));
     // Even a retransmitted SYN of that connection is dropped.
-    assert_eq!(tcp(&mut lab, cl(1, 1000), TH_SYN).verdict, Verdict::Drop(DropReason::DestUnavailable));
+    assert_eq!(
+        tcp(&mut lab, cl(1, 1000), TH_SYN).verdict,
+        Verdict::Drop(DropReason::DestUnavailable)
+    );
     // New clients only reach the remaining server.
     for n in 2..6 {
         assert_eq!(to(&mut lab, cl(n, 1000), TH_SYN), Some(1));
@@ -210,10 +241,17 @@ fn deleted_server_drops_its_connections_by_default() {
 #[test]
 fn expire_nodest_conn_reschedules_on_delete() {
     let (mut lab, key) = two_dr_servers("rr");
-    lab.ok(Request::SetSysctl { name: "expire_nodest_conn".into(), value: 1 });
+    lab.ok(Request::SetSysctl {
+        name: "expire_nodest_conn".into(),
+        value: 1,
+    });
     assert_eq!(to(&mut lab, cl(0, 1000), TH_SYN), Some(1));
     assert_eq!(to(&mut lab, cl(1, 1000), TH_SYN), Some(0));
-    lab.ok(Request::DelDest { service: key, addr: rip(false, 0), port: 80 });
+    lab.ok(Request::DelDest {
+        service: key,
+        addr: rip(false, 0),
+        port: 80,
+    });
     // The deletion flushed the connection: a SYN retransmission is scheduled afresh.
     assert!(lab.flows().iter().all(|c| c.daddr != rip(false, 0)));
     assert_eq!(lab.engine.conn_count(), (1, 0));
@@ -226,10 +264,20 @@ fn expire_nodest_conn_set_later_reschedules_on_the_next_packet() {
     assert_eq!(to(&mut lab, cl(0, 1000), TH_SYN), Some(1));
     assert_eq!(to(&mut lab, cl(1, 1000), TH_SYN), Some(0));
     tcp(&mut lab, cl(1, 1000), TH_ACK);
-    lab.ok(Request::DelDest { service: key, addr: rip(false, 0), port: 80 });
-    lab.ok(Request::SetSysctl { name: "expire_nodest_conn".into(), value: 1 });
+    lab.ok(Request::DelDest {
+        service: key,
+        addr: rip(false, 0),
+        port: 80,
+    });
+    lab.ok(Request::SetSysctl {
+        name: "expire_nodest_conn".into(),
+        value: 1,
+    });
     // A data segment of the dead connection cannot open a new one: dropped, entry gone.
-    assert_eq!(tcp(&mut lab, cl(1, 1000), TH_ACK).verdict, Verdict::Drop(DropReason::NoConnection));
+    assert_eq!(
+        tcp(&mut lab, cl(1, 1000), TH_ACK).verdict,
+        Verdict::Drop(DropReason::NoConnection)
+    );
     assert!(lab.flows().iter().all(|c| c.daddr != rip(false, 0)));
     // The client's new SYN on the same port goes to the remaining server.
     assert_eq!(to(&mut lab, cl(1, 1000), TH_SYN), Some(1));
@@ -241,13 +289,23 @@ fn close_to_time_wait(lab: &mut Lab, from: SocketAddr, rip_port: (IpAddr, u16)) 
     let v = vip_sock(false, 80);
     let rs = SocketAddr::new(rip_port.0, rip_port.1);
     let idx = rs_index(rip_port.0).unwrap();
-    for (dir_in, flags) in [(true, TH_SYN), (false, TH_SYN | TH_ACK), (true, TH_ACK), (true, TH_FIN | TH_ACK), (false, TH_FIN | TH_ACK)] {
+    for (dir_in, flags) in [
+        (true, TH_SYN),
+        (false, TH_SYN | TH_ACK),
+        (true, TH_ACK),
+        (true, TH_FIN | TH_ACK),
+        (false, TH_FIN | TH_ACK),
+    ] {
         let out = if dir_in {
             lab.run(lab.ext, &from_client(from, v, tcp_flags(flags), b""))
         } else {
             lab.run(lab.int, &from_server(idx, rs, from, tcp_flags(flags), b""))
         };
-        assert!(matches!(out.verdict, Verdict::Transmit(_)), "{flags:#x}: {:?}", out.verdict);
+        assert!(
+            matches!(out.verdict, Verdict::Transmit(_)),
+            "{flags:#x}: {:?}",
+            out.verdict
+        );
     }
 }
 
@@ -260,7 +318,10 @@ fn conn_reuse_mode_reschedules_a_syn_on_time_wait() {
         for i in 0..2 {
             lab.add_dest(key, rip(false, i), 8080, ForwardMethod::Masq, 1);
         }
-        lab.ok(Request::SetSysctl { name: "conn_reuse_mode".into(), value: mode });
+        lab.ok(Request::SetSysctl {
+            name: "conn_reuse_mode".into(),
+            value: mode,
+        });
         let c = cl(0, 1234);
         close_to_time_wait(&mut lab, c, (rip(false, 1), 8080));
         assert_eq!(lab.flows()[0].state, "TIME_WAIT");
@@ -270,14 +331,23 @@ fn conn_reuse_mode_reschedules_a_syn_on_time_wait() {
         assert_eq!(flows.len(), 1, "mode {mode}: {flows:?}");
         assert_eq!(flows[0].state, "SYN_RECV");
         if rescheduled {
-            assert_eq!(got, rip(false, 0), "mode 1: a fresh connection, scheduled by rr");
+            assert_eq!(
+                got,
+                rip(false, 0),
+                "mode 1: a fresh connection, scheduled by rr"
+            );
             assert_eq!(lab.service(key).stats.conns, 2);
         } else {
             assert_eq!(got, rip(false, 1), "mode 0: the old entry is reused");
             assert_eq!(lab.service(key).stats.conns, 1);
         }
         // Counts stay consistent: exactly one active connection in all.
-        let total: u32 = lab.service(key).dests.iter().map(|d| d.activeconns + d.inactconns).sum();
+        let total: u32 = lab
+            .service(key)
+            .dests
+            .iter()
+            .map(|d| d.activeconns + d.inactconns)
+            .sum();
         assert_eq!(total, 1);
     }
 }
@@ -298,12 +368,20 @@ fn one_packet_scheduling() {
         let out = lab.run(lab.ext, &from_client(c, vip_sock(false, 53), L4::Udp, b"q"));
         seq.push(rs_of(&lab, &out).unwrap());
     }
-    assert_eq!(seq, [1, 0, 1, 0, 1, 0, 1, 0, 1, 0], "every datagram is scheduled");
+    assert_eq!(
+        seq,
+        [1, 0, 1, 0, 1, 0, 1, 0, 1, 0],
+        "every datagram is scheduled"
+    );
     assert!(lab.conns().is_empty(), "OPS connections are never listed");
     let svc = lab.service(key);
     assert_eq!(svc.stats.conns, 10);
     assert_eq!(svc.stats.inpkts, 10);
-    assert!(svc.dests.iter().all(|d| d.activeconns == 0 && d.inactconns == 0));
+    assert!(
+        svc.dests
+            .iter()
+            .all(|d| d.activeconns == 0 && d.inactconns == 0)
+    );
 }
 
 #[test]
@@ -321,7 +399,10 @@ fn one_packet_flag_is_ignored_for_tcp() {
 #[test]
 fn fwmark_service_via_process_marked() {
     let mut lab = Lab::new();
-    let key = ServiceKey::Fwmark { mark: 7, family: Family::Inet };
+    let key = ServiceKey::Fwmark {
+        mark: 7,
+        family: Family::Inet,
+    };
     lab.add_service(key, "rr", |s| {
         s.flags = svc_flags::PERSISTENT;
         s.timeout = 120;
@@ -341,12 +422,22 @@ fn fwmark_service_via_process_marked() {
     let t = lab.templates();
     assert_eq!(t.len(), 1);
     // Spec §11 item 53: protocol IP (0), virtual address = the mark, port 0.
-    assert_eq!((t[0].protocol, t[0].vaddr, t[0].vport), (0, ip("0.0.0.7"), 0));
+    assert_eq!(
+        (t[0].protocol, t[0].vaddr, t[0].vport),
+        (0, ip("0.0.0.7"), 0)
+    );
     // Without the mark the same packet is not ours.
-    let out = lab.run(lab.ext, &from_client(cl(6, 2000), dst_a, tcp_flags(TH_SYN), b""));
+    let out = lab.run(
+        lab.ext,
+        &from_client(cl(6, 2000), dst_a, tcp_flags(TH_SYN), b""),
+    );
     assert_eq!(out.verdict, Verdict::Pass);
     // Another mark is not ours either.
-    let out = lab.run_marked(lab.ext, 8, &from_client(cl(6, 2000), dst_a, tcp_flags(TH_SYN), b""));
+    let out = lab.run_marked(
+        lab.ext,
+        8,
+        &from_client(cl(6, 2000), dst_a, tcp_flags(TH_SYN), b""),
+    );
     assert_eq!(out.verdict, Verdict::Pass);
 }
 
@@ -364,7 +455,12 @@ fn port_zero_persistent_service() {
     let c = client(false, 9);
     let mut servers = Vec::new();
     for port in [22u16, 443, 8080] {
-        let f = from_client(SocketAddr::new(c, 3000 + port), SocketAddr::new(vip4(), port), tcp_flags(TH_SYN), b"");
+        let f = from_client(
+            SocketAddr::new(c, 3000 + port),
+            SocketAddr::new(vip4(), port),
+            tcp_flags(TH_SYN),
+            b"",
+        );
         let out = lab.run(lab.ext, &f);
         let p = parse(&out.bytes);
         // A port-0 NAT real server keeps the packet's destination port.
@@ -378,7 +474,16 @@ fn port_zero_persistent_service() {
     // The reply from the real server's port 443 is mapped back to VIP:443.
     let rs = SocketAddr::new(servers[0], 443);
     let idx = rs_index(servers[0]).unwrap();
-    let out = lab.run(lab.int, &from_server(idx, rs, SocketAddr::new(c, 3443), tcp_flags(TH_SYN | TH_ACK), b""));
+    let out = lab.run(
+        lab.int,
+        &from_server(
+            idx,
+            rs,
+            SocketAddr::new(c, 3443),
+            tcp_flags(TH_SYN | TH_ACK),
+            b"",
+        ),
+    );
     assert_eq!(out.verdict, Verdict::Transmit(lab.ext));
     let p = parse(&out.bytes);
     assert_eq!((p.ip.src(), p.ip.ports().0), (vip4(), 443));
@@ -395,7 +500,10 @@ fn non_persistent_service_does_not_take_other_ports_of_a_port0_fallback() {
     let out = tcp(&mut lab, cl(0, 1000), TH_SYN);
     assert_eq!(out.verdict, Verdict::Transmit(lab.ext));
     let p = parse(&out.bytes);
-    assert_eq!((p.ip.proto(), p.ip.payload()[0], p.ip.payload()[1]), (1, 3, 3));
+    assert_eq!(
+        (p.ip.proto(), p.ip.payload()[0], p.ip.payload()[1]),
+        (1, 3, 3)
+    );
 }
 
 // ----- ICMP errors the director originates ---------------------------------------------
@@ -406,12 +514,30 @@ fn assert_icmp_back(lab: &Lab, out: &Out, orig: &[u8], src: IpAddr, kind: u8, co
 }
 
 /// As [`assert_icmp_back`], also accepting a quote with the TTL already decremented.
-fn assert_too_big_back(lab: &Lab, out: &Out, orig: &[u8], src: IpAddr, kind: u8, code: u8) -> Vec<u8> {
+fn assert_too_big_back(
+    lab: &Lab,
+    out: &Out,
+    orig: &[u8],
+    src: IpAddr,
+    kind: u8,
+    code: u8,
+) -> Vec<u8> {
     icmp_back(lab, out, orig, src, (kind, code), true)
 }
 
-fn icmp_back(lab: &Lab, out: &Out, orig: &[u8], src: IpAddr, (kind, code): (u8, u8), quote_ttl_minus_one: bool) -> Vec<u8> {
-    assert_eq!(out.verdict, Verdict::Transmit(lab.ext), "ICMP goes back where the packet came from");
+fn icmp_back(
+    lab: &Lab,
+    out: &Out,
+    orig: &[u8],
+    src: IpAddr,
+    (kind, code): (u8, u8),
+    quote_ttl_minus_one: bool,
+) -> Vec<u8> {
+    assert_eq!(
+        out.verdict,
+        Verdict::Transmit(lab.ext),
+        "ICMP goes back where the packet came from"
+    );
     let p = parse(&out.bytes);
     assert_eq!((p.dst_mac, p.src_mac), (ROUTER_MAC, EXT_MAC));
     let o = parse(orig);
@@ -430,7 +556,10 @@ fn icmp_back(lab: &Lab, out: &Out, orig: &[u8], src: IpAddr, (kind, code): (u8, 
     let n = quoted.len().min(want.len());
     assert!(n >= if v6 { 48 } else { 28 }, "quote too short: {n}");
     let decremented = ttl_minus_one(want);
-    assert!(quoted[..n] == want[..n] || (quote_ttl_minus_one && quoted[..n] == decremented[..n]), "quoted packet");
+    assert!(
+        quoted[..n] == want[..n] || (quote_ttl_minus_one && quoted[..n] == decremented[..n]),
+        "quoted packet"
+    );
     icmp[4..8].to_vec()
 }
 
@@ -463,8 +592,19 @@ fn ttl_one_sends_time_exceeded() {
         lab.add_service(key, "rr", |_| {});
         lab.add_dest(key, rip(v6, 0), 8080, ForwardMethod::Masq, 1);
         let c = SocketAddr::new(client(v6, 3), 4444);
-        let o = IpOpts { ttl: 1, ..IpOpts::default() };
-        let f = build(ROUTER_MAC, EXT_MAC, c, vip_sock(v6, 80), tcp_flags(TH_SYN), b"", o);
+        let o = IpOpts {
+            ttl: 1,
+            ..IpOpts::default()
+        };
+        let f = build(
+            ROUTER_MAC,
+            EXT_MAC,
+            c,
+            vip_sock(v6, 80),
+            tcp_flags(TH_SYN),
+            b"",
+            o,
+        );
         let out = lab.run(lab.ext, &f);
         assert_icmp_back(&lab, &out, &f, vip(v6), if v6 { 3 } else { 11 }, 0);
         assert_eq!(lab.drops("ttl_exceeded"), 1, "counted");
@@ -482,7 +622,12 @@ fn tun_oversized_df_packet_gets_frag_needed() {
         tcp(&mut lab, c, TH_SYN);
         // A full 1500-byte datagram cannot take a 20 / 40 byte outer header on a 1500 MTU.
         let hdr = if v6 { 40 + 20 } else { 20 + 20 };
-        let f = from_client(c, vip_sock(v6, 80), tcp_flags(TH_ACK), &vec![0xab; 1500 - hdr]);
+        let f = from_client(
+            c,
+            vip_sock(v6, 80),
+            tcp_flags(TH_ACK),
+            &vec![0xab; 1500 - hdr],
+        );
         assert_eq!(f.len(), 1514);
         let out = lab.run(lab.ext, &f);
         let rest = if v6 {
@@ -490,11 +635,24 @@ fn tun_oversized_df_packet_gets_frag_needed() {
         } else {
             assert_too_big_back(&lab, &out, &f, vip(v6), 3, 4)
         };
-        let mtu = if v6 { u32::from_be_bytes(rest.try_into().unwrap()) } else { u32::from(u16::from_be_bytes([rest[2], rest[3]])) };
-        assert_eq!(mtu, if v6 { 1460 } else { 1480 }, "egress MTU minus the outer header");
+        let mtu = if v6 {
+            u32::from_be_bytes(rest.try_into().unwrap())
+        } else {
+            u32::from(u16::from_be_bytes([rest[2], rest[3]]))
+        };
+        assert_eq!(
+            mtu,
+            if v6 { 1460 } else { 1480 },
+            "egress MTU minus the outer header"
+        );
         assert_eq!(lab.drops("too_big"), 1);
         // One byte less fits.
-        let f = from_client(c, vip_sock(v6, 80), tcp_flags(TH_ACK), &vec![0xab; 1500 - hdr - if v6 { 40 } else { 20 }]);
+        let f = from_client(
+            c,
+            vip_sock(v6, 80),
+            tcp_flags(TH_ACK),
+            &vec![0xab; 1500 - hdr - if v6 { 40 } else { 20 }],
+        );
         let out = lab.run(lab.ext, &f);
         assert_eq!(out.verdict, Verdict::Transmit(lab.int));
         assert_eq!(out.bytes.len(), 1514);
@@ -509,9 +667,23 @@ fn tun_oversized_packet_without_df_is_dropped() {
     lab.add_dest(key, rip(false, 0), 80, ForwardMethod::Tunnel, 1);
     let c = cl(3, 4444);
     tcp(&mut lab, c, TH_SYN);
-    let o = IpOpts { df: false, ..IpOpts::default() };
-    let f = build(ROUTER_MAC, EXT_MAC, c, vip_sock(false, 80), tcp_flags(TH_ACK), &[0u8; 1460], o);
-    assert_eq!(lab.run(lab.ext, &f).verdict, Verdict::Drop(DropReason::TooBig));
+    let o = IpOpts {
+        df: false,
+        ..IpOpts::default()
+    };
+    let f = build(
+        ROUTER_MAC,
+        EXT_MAC,
+        c,
+        vip_sock(false, 80),
+        tcp_flags(TH_ACK),
+        &[0u8; 1460],
+        o,
+    );
+    assert_eq!(
+        lab.run(lab.ext, &f).verdict,
+        Verdict::Drop(DropReason::TooBig)
+    );
 }
 
 #[test]
@@ -519,14 +691,24 @@ fn dr_respects_a_smaller_egress_mtu() {
     let mut lab = Lab::new();
     lab.engine.update_interface(
         lab.int,
-        Interface { name: "int".into(), mac: INT_MAC, mtu: 1400, addrs: vec![dip_int4(), dip_int6()] },
+        Interface {
+            name: "int".into(),
+            mac: INT_MAC,
+            mtu: 1400,
+            addrs: vec![dip_int4(), dip_int6()],
+        },
     );
     let key = tcp_key(vip4(), 80);
     lab.add_service(key, "rr", |_| {});
     lab.add_dest(key, rip(false, 0), 80, ForwardMethod::Route, 1);
     let c = cl(3, 4444);
     tcp(&mut lab, c, TH_SYN);
-    let f = from_client(c, vip_sock(false, 80), tcp_flags(TH_ACK), &[1u8; 1400 - 40 + 1]);
+    let f = from_client(
+        c,
+        vip_sock(false, 80),
+        tcp_flags(TH_ACK),
+        &[1u8; 1400 - 40 + 1],
+    );
     let out = lab.run(lab.ext, &f);
     let rest = assert_too_big_back(&lab, &out, &f, vip4(), 3, 4);
     assert_eq!(u16::from_be_bytes([rest[2], rest[3]]), 1400);
@@ -542,11 +724,17 @@ fn arp_for_a_vip_is_answered_with_the_ingress_mac() {
     lab.add_service(tcp_key(vip4(), 80), "rr", |_| {});
     let asker = [0x02, 0x11, 0x22, 0x33, 0x44, 0x55];
     for (iface, mac) in [(lab.ext, EXT_MAC), (lab.int, INT_MAC)] {
-        let req = arp_request(asker, "198.18.0.9".parse().unwrap(), "198.18.0.100".parse().unwrap());
+        let req = arp_request(
+            asker,
+            "198.18.0.9".parse().unwrap(),
+            "198.18.0.100".parse().unwrap(),
+        );
         let out = lab.run(iface, &req);
         assert_eq!(out.verdict, Verdict::Transmit(iface));
         let a = etherparse::SlicedPacket::from_ethernet(&out.bytes).unwrap();
-        let Some(etherparse::NetSlice::Arp(arp)) = a.net else { panic!("not ARP: {:?}", out.bytes) };
+        let Some(etherparse::NetSlice::Arp(arp)) = a.net else {
+            panic!("not ARP: {:?}", out.bytes)
+        };
         assert_eq!(arp.operation(), etherparse::ArpOperation::REPLY);
         assert_eq!(arp.sender_hw_addr(), &mac);
         assert_eq!(arp.sender_protocol_addr(), &[198, 18, 0, 100]);
@@ -556,11 +744,21 @@ fn arp_for_a_vip_is_answered_with_the_ingress_mac() {
         assert_eq!(&out.bytes[6..12], &mac);
     }
     // ARP for an address that is no VIP: the kernel's business.
-    let req = arp_request(asker, "198.18.0.9".parse().unwrap(), "198.18.0.2".parse().unwrap());
+    let req = arp_request(
+        asker,
+        "198.18.0.9".parse().unwrap(),
+        "198.18.0.2".parse().unwrap(),
+    );
     assert_eq!(lab.run(lab.ext, &req).verdict, Verdict::Pass);
     // Once the service is gone, the VIP is no longer answered.
-    lab.ok(Request::DelService { key: tcp_key(vip4(), 80) });
-    let req = arp_request(asker, "198.18.0.9".parse().unwrap(), "198.18.0.100".parse().unwrap());
+    lab.ok(Request::DelService {
+        key: tcp_key(vip4(), 80),
+    });
+    let req = arp_request(
+        asker,
+        "198.18.0.9".parse().unwrap(),
+        "198.18.0.100".parse().unwrap(),
+    );
     assert_eq!(lab.run(lab.ext, &req).verdict, Verdict::Pass);
 }
 
@@ -607,8 +805,16 @@ fn echo_to_a_vip_is_answered() {
         let mut f = Vec::new();
         let b = etherparse::PacketBuilder::ethernet2(ROUTER_MAC, EXT_MAC);
         match (c, vip(v6)) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => b.ipv4(s.octets(), d.octets(), 50).icmpv4_echo_request(7, 1).write(&mut f, b"ping!").unwrap(),
-            (IpAddr::V6(s), IpAddr::V6(d)) => b.ipv6(s.octets(), d.octets(), 50).icmpv6_echo_request(7, 1).write(&mut f, b"ping!").unwrap(),
+            (IpAddr::V4(s), IpAddr::V4(d)) => b
+                .ipv4(s.octets(), d.octets(), 50)
+                .icmpv4_echo_request(7, 1)
+                .write(&mut f, b"ping!")
+                .unwrap(),
+            (IpAddr::V6(s), IpAddr::V6(d)) => b
+                .ipv6(s.octets(), d.octets(), 50)
+                .icmpv6_echo_request(7, 1)
+                .write(&mut f, b"ping!")
+                .unwrap(),
             _ => unreachable!(),
         }
         let out = lab.run(lab.ext, &f);
@@ -619,7 +825,10 @@ fn echo_to_a_vip_is_answered() {
         p.ip.assert_header_checksum();
         p.ip.assert_l4_checksum();
         assert_eq!(p.ip.payload()[0], if v6 { 129 } else { 0 });
-        assert_eq!(&p.ip.payload()[4..], &[0, 7, 0, 1, b'p', b'i', b'n', b'g', b'!']);
+        assert_eq!(
+            &p.ip.payload()[4..],
+            &[0, 7, 0, 1, b'p', b'i', b'n', b'g', b'!']
+        );
     }
     // Echo to a non-VIP address passes.
     let mut f = Vec::new();
@@ -647,7 +856,15 @@ fn nat_server_port_unreachable_reaches_the_client_showing_only_the_vip() {
         // The real server has nothing on 8053: it answers with port unreachable quoting the
         // datagram it got (client → RIP:8053).
         let (kind, code) = if v6 { (1, 4) } else { (3, 3) };
-        let err = icmp_error((rs_mac(0), INT_MAC), rip(v6, 0), c.ip(), kind, code, [0; 4], &fwd.bytes[14..]);
+        let err = icmp_error(
+            (rs_mac(0), INT_MAC),
+            rip(v6, 0),
+            c.ip(),
+            kind,
+            code,
+            [0; 4],
+            &fwd.bytes[14..],
+        );
         let out = lab.run(lab.int, &err);
         assert_eq!(out.verdict, Verdict::Transmit(lab.ext), "v6={v6}");
         let p = parse(&out.bytes);
@@ -659,7 +876,11 @@ fn nat_server_port_unreachable_reaches_the_client_showing_only_the_vip() {
         let icmp = p.ip.payload();
         assert_eq!((icmp[0], icmp[1]), (kind, code));
         let quoted = parse_ip(&icmp[8..]);
-        assert_eq!((quoted.src(), quoted.dst()), (c.ip(), vip(v6)), "quoted addresses");
+        assert_eq!(
+            (quoted.src(), quoted.dst()),
+            (c.ip(), vip(v6)),
+            "quoted addresses"
+        );
         assert_eq!(quoted.ports(), (c.port(), 53), "quoted ports");
         quoted.assert_header_checksum();
         // Nothing in the frame may reveal the real server.
@@ -667,15 +888,26 @@ fn nat_server_port_unreachable_reaches_the_client_showing_only_the_vip() {
             IpAddr::V4(a) => a.octets().to_vec(),
             IpAddr::V6(a) => a.octets().to_vec(),
         };
-        assert!(!out.bytes.windows(r.len()).any(|w| w == &r[..]), "RIP leaked: {:02x?}", out.bytes);
-        assert!(!out.bytes.windows(2).any(|w| w == 8053u16.to_be_bytes()), "real port leaked");
+        assert!(
+            !out.bytes.windows(r.len()).any(|w| w == &r[..]),
+            "RIP leaked: {:02x?}",
+            out.bytes
+        );
+        assert!(
+            !out.bytes.windows(2).any(|w| w == 8053u16.to_be_bytes()),
+            "real port leaked"
+        );
         assert_eq!(lab.service(key).stats.outpkts, 1);
     }
 }
 
 #[test]
 fn client_side_frag_needed_about_a_dr_reply_goes_to_the_real_server() {
-    for (method, v6) in [(ForwardMethod::Route, false), (ForwardMethod::Route, true), (ForwardMethod::Tunnel, false)] {
+    for (method, v6) in [
+        (ForwardMethod::Route, false),
+        (ForwardMethod::Route, true),
+        (ForwardMethod::Tunnel, false),
+    ] {
         let mut lab = Lab::new();
         let key = tcp_key(vip(v6), 80);
         lab.add_service(key, "rr", |_| {});
@@ -685,17 +917,49 @@ fn client_side_frag_needed_about_a_dr_reply_goes_to_the_real_server() {
         tcp(&mut lab, c, TH_ACK);
         // The real server's reply (VIP → client, not seen by the director) was too big for a
         // router on the way; the router complains to the VIP.
-        let reply = build(rs_mac(0), ROUTER_MAC, vip_sock(v6, 80), c, tcp_flags(TH_PSH | TH_ACK), &[0u8; 1400], IpOpts::default());
-        let router = if v6 { ip("2001:db8:ff::fe") } else { ip("198.19.255.254") };
-        let (kind, code, rest) = if v6 { (2, 0, 1280u32.to_be_bytes()) } else { (3, 4, [0, 0, 0x05, 0x00]) };
-        let err = icmp_error((ROUTER_MAC, EXT_MAC), router, vip(v6), kind, code, rest, &reply[14..14 + if v6 { 1232 } else { 548 }]);
+        let reply = build(
+            rs_mac(0),
+            ROUTER_MAC,
+            vip_sock(v6, 80),
+            c,
+            tcp_flags(TH_PSH | TH_ACK),
+            &[0u8; 1400],
+            IpOpts::default(),
+        );
+        let router = if v6 {
+            ip("2001:db8:ff::fe")
+        } else {
+            ip("198.19.255.254")
+        };
+        let (kind, code, rest) = if v6 {
+            (2, 0, 1280u32.to_be_bytes())
+        } else {
+            (3, 4, [0, 0, 0x05, 0x00])
+        };
+        let err = icmp_error(
+            (ROUTER_MAC, EXT_MAC),
+            router,
+            vip(v6),
+            kind,
+            code,
+            rest,
+            &reply[14..14 + if v6 { 1232 } else { 548 }],
+        );
         let before = lab.service(key).stats.inpkts;
         let out = lab.run(lab.ext, &err);
-        assert_eq!(out.verdict, Verdict::Transmit(lab.int), "{method:?} v6={v6}");
+        assert_eq!(
+            out.verdict,
+            Verdict::Transmit(lab.int),
+            "{method:?} v6={v6}"
+        );
         assert_eq!(&out.bytes[0..6], &rs_mac(0));
         match method {
             ForwardMethod::Route => {
-                assert_eq!(out.bytes[14..], ttl_minus_one(&err[14..])[..], "relayed unchanged but the TTL");
+                assert_eq!(
+                    out.bytes[14..],
+                    ttl_minus_one(&err[14..])[..],
+                    "relayed unchanged but the TTL"
+                );
             }
             ForwardMethod::Tunnel => {
                 let p = parse(&out.bytes);
@@ -704,7 +968,11 @@ fn client_side_frag_needed_about_a_dr_reply_goes_to_the_real_server() {
             }
             _ => unreachable!(),
         }
-        assert_eq!(lab.service(key).stats.inpkts, before + 1, "counted as incoming");
+        assert_eq!(
+            lab.service(key).stats.inpkts,
+            before + 1,
+            "counted as incoming"
+        );
     }
 }
 
@@ -712,9 +980,28 @@ fn client_side_frag_needed_about_a_dr_reply_goes_to_the_real_server() {
 fn icmp_error_about_an_unknown_flow_is_dropped() {
     let mut lab = Lab::new();
     lab.add_service(tcp_key(vip4(), 80), "rr", |_| {});
-    let reply = build(rs_mac(0), ROUTER_MAC, vip_sock(false, 80), cl(1, 999), tcp_flags(TH_ACK), b"", IpOpts::default());
-    let err = icmp_error((ROUTER_MAC, EXT_MAC), ip("198.19.255.254"), vip4(), 3, 4, [0, 0, 5, 0], &reply[14..]);
-    assert_eq!(lab.run(lab.ext, &err).verdict, Verdict::Drop(DropReason::IcmpNoConnection));
+    let reply = build(
+        rs_mac(0),
+        ROUTER_MAC,
+        vip_sock(false, 80),
+        cl(1, 999),
+        tcp_flags(TH_ACK),
+        b"",
+        IpOpts::default(),
+    );
+    let err = icmp_error(
+        (ROUTER_MAC, EXT_MAC),
+        ip("198.19.255.254"),
+        vip4(),
+        3,
+        4,
+        [0, 0, 5, 0],
+        &reply[14..],
+    );
+    assert_eq!(
+        lab.run(lab.ext, &err).verdict,
+        Verdict::Drop(DropReason::IcmpNoConnection)
+    );
 }
 
 // ----- misc -----------------------------------------------------------------------------
@@ -731,9 +1018,13 @@ fn neighbour_miss_is_reported_and_counted() {
     assert_eq!(out.verdict, Verdict::Drop(DropReason::NoNeighbour));
     assert_eq!(
         lab.engine.drain_events(),
-        vec![rvs_engine::Event::ResolveNeighbour { iface: lab.int, addr: ip("198.18.1.250") }]
+        vec![rvs_engine::Event::ResolveNeighbour {
+            iface: lab.int,
+            addr: ip("198.18.1.250")
+        }]
     );
-    lab.engine.set_neighbour(lab.int, ip("198.18.1.250"), Some([2, 0, 0, 1, 0, 0xfa]));
+    lab.engine
+        .set_neighbour(lab.int, ip("198.18.1.250"), Some([2, 0, 0, 1, 0, 0xfa]));
     let out = tcp(&mut lab, cl(0, 1000), TH_SYN);
     assert_eq!(out.verdict, Verdict::Transmit(lab.int));
     assert_eq!(&out.bytes[0..6], &[2, 0, 0, 1, 0, 0xfa]);
@@ -750,7 +1041,10 @@ fn ipv4_service_with_ipv6_tunnel_server() {
     assert_eq!(out.verdict, Verdict::Transmit(lab.int));
     let p = parse(&out.bytes);
     assert_eq!(p.ethertype, 0x86dd);
-    assert_eq!((p.ip.src(), p.ip.dst(), p.ip.proto()), (dip_int6(), rip(true, 0), 4));
+    assert_eq!(
+        (p.ip.src(), p.ip.dst(), p.ip.proto()),
+        (dip_int6(), rip(true, 0), 4)
+    );
     assert_eq!(p.ip.payload(), &ttl_minus_one(&f[14..])[..]);
 }
 
@@ -767,7 +1061,10 @@ fn udp_reply_assures_a_persistent_template() {
     let c = cl(0, 5000);
     lab.run(lab.ext, &from_client(c, vip_sock(false, 53), L4::Udp, b"q"));
     assert_eq!(lab.templates()[0].state, "NONE");
-    let out = lab.run(lab.int, &from_server(0, SocketAddr::new(rip(false, 0), 53), c, L4::Udp, b"a"));
+    let out = lab.run(
+        lab.int,
+        &from_server(0, SocketAddr::new(rip(false, 0), 53), c, L4::Udp, b"a"),
+    );
     assert_eq!(out.verdict, Verdict::Transmit(lab.ext));
     assert_eq!(lab.templates()[0].state, "ASSURED");
 }

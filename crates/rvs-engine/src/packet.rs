@@ -9,7 +9,7 @@ use rvs_api::ForwardMethod;
 use rvs_wire::reply;
 use rvs_wire::{
     EtherType, EthernetAddress, Fragment, Icmpv4Packet, Icmpv6Packet, InvokingPacket, IpProtocol,
-    Ipv4Packet, Ipv6Packet, PacketBuf, PacketMeta,
+    Ipv4Packet, Ipv6Packet, PacketBuf, PacketMeta, ParseError,
 };
 
 use crate::conn::{Conn, ConnAddr, InKey, OutKey};
@@ -43,6 +43,8 @@ impl Engine {
         self.advance(now);
         let meta = match PacketMeta::parse(pkt.data()) {
             Ok(m) => m,
+            // Well-formed, but neither IP nor ARP: not the load balancer's (LLDP, LACP, …).
+            Err(ParseError::UnsupportedEthertype) => return Verdict::Pass,
             Err(e) => return self.drop(DropReason::Malformed(e)),
         };
         match meta.ethertype {

@@ -1,5 +1,6 @@
 //! rvs-engine integration tests: frames in, frames out, through the public API only.
 
+mod badinput;
 mod conversation;
 mod features;
 mod golden;

@@ -306,6 +306,58 @@ mod topology {
     }
 }
 
+mod director {
+    use super::*;
+
+    /// The whole stack: `rvs lab demo` through rvsd for every mode, IPv4 and IPv6, with wrr (exact
+    /// weighted distribution) and the reply-path check (NAT via the director, DR/TUN around it).
+    #[test]
+    fn demo_through_rvsd_every_mode() {
+        if !root_or_skip("demo_through_rvsd_every_mode") {
+            return;
+        }
+        let name = unique("demo");
+        let _guard = LabGuard(name.clone());
+        let rvsd = env!("CARGO_BIN_EXE_rvsd");
+        let out = run(
+            RVS,
+            &[
+                "lab",
+                "demo",
+                "--name",
+                &name,
+                "--modes",
+                "nat,dr,tun",
+                "--schedulers",
+                "wrr",
+                "--ipv6",
+                "--rvsd",
+                rvsd,
+            ],
+            300,
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("6 of 6 checks passed"), "{text}");
+        for mode in ["nat", "dr", "tun"] {
+            for family in ["IPv4", "IPv6"] {
+                assert!(
+                    text.contains(&format!("{mode}/wrr {family} weights 3:2:1 → 30/20/10 ✓")),
+                    "{text}"
+                );
+            }
+        }
+        assert!(
+            !Path::new(&format!("/run/rvs/{name}")).exists(),
+            "demo left its lab up"
+        );
+    }
+}
+
 mod realserver {
     use super::*;
 

@@ -778,8 +778,12 @@ pub fn status(name: &str) -> Result<bool, LabError> {
             Ok(rvs_api::Response::Services { services }) => {
                 for s in services {
                     println!(
-                        "  {} {} conns={}",
-                        s.spec.key, s.spec.scheduler, s.stats.conns
+                        "  {} {} conns={} inpkts={} outpkts={}",
+                        s.spec.key,
+                        s.spec.scheduler,
+                        s.stats.conns,
+                        s.stats.inpkts,
+                        s.stats.outpkts
                     );
                     for d in s.dests {
                         println!(

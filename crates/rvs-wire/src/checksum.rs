@@ -95,6 +95,11 @@ fn to_v6(addr: &IpAddr) -> Ipv6Addr {
 
 /// Updates checksum field `csum` after one 16-bit word of the covered data changed from
 /// `old` to `new` (RFC 1624 eqn. 3: `HC' = ~(~HC + ~m + m')`).
+///
+/// The result equals a full recomputation unless the covered data becomes all zero: then
+/// the full checksum is 0xFFFF and this gives 0x0000. That cannot happen for data that
+/// includes an IPv4 header or a pseudo-header (protocol ≠ 0); it can for a bare ICMPv4
+/// message, so recompute those.
 #[inline]
 pub fn update16(csum: u16, old: u16, new: u16) -> u16 {
     !fold(u32::from(!csum) + u32::from(!old) + u32::from(new))

@@ -637,6 +637,27 @@ mod tests {
         let vlan3 = tagged(fixtures::UDP4, &[(0x8100, 1), (0x8100, 2), (0x8100, 3)]);
         assert_eq!(PacketMeta::parse(&vlan3), Err(E::TooManyVlanTags));
         seen.insert(E::TooManyVlanTags.as_str());
+        // ALL lists every variant: this match stops compiling when one is added.
+        let position = |e: ParseError| match e {
+            E::Truncated => 0,
+            E::TooManyVlanTags => 1,
+            E::UnsupportedEthertype => 2,
+            E::TruncatedArp => 3,
+            E::UnsupportedArp => 4,
+            E::TruncatedIp => 5,
+            E::BadIpVersion => 6,
+            E::BadIpHeaderLength => 7,
+            E::BadTotalLength => 8,
+            E::BadIpChecksum => 9,
+            E::BadFragment => 10,
+            E::BadExtensionHeader => 11,
+            E::TruncatedL4 => 12,
+            E::BadTcpHeaderLength => 13,
+            E::BadUdpLength => 14,
+        };
+        for (i, e) in ParseError::ALL.iter().enumerate() {
+            assert_eq!(position(*e), i);
+        }
         // Every variant is exercised and names are unique snake_case.
         assert_eq!(seen.len(), ParseError::ALL.len());
         for e in ParseError::ALL {

@@ -213,12 +213,13 @@ pub fn icmpv4_echo_reply(buf: &mut PacketBuf<'_>) -> Result<()> {
     // Linux's ICMP socket does not set DF on replies (IP_PMTUDISC_DONT).
     ip.clear_flags();
     ip.fill_checksum();
+    // A full recomputation, not RFC 1624: with identifier, sequence number and data all zero
+    // the reply's covered bytes are all zero, whose checksum is 0xFFFF, while the
+    // incremental update yields 0x0000 (ICMPv4 has no pseudo-header to keep the sum
+    // non-zero). Echo replies are rare enough for this to cost nothing that matters.
     let mut icmp = Icmpv4Packet::new_unchecked(ip.payload_mut());
-    let old = u16::from(u8::from(Icmpv4Message::EchoRequest)) << 8;
-    let new = u16::from(u8::from(Icmpv4Message::EchoReply)) << 8;
-    let csum = checksum::update16(icmp.checksum(), old, new);
     icmp.set_msg_type(Icmpv4Message::EchoReply);
-    icmp.set_checksum(csum);
+    icmp.fill_checksum();
     swap_macs(buf);
     Ok(())
 }
@@ -638,6 +639,21 @@ mod tests {
         let mut bcast = fixtures::ICMP4_ECHO_REQUEST.to_vec();
         Ipv4Packet::new_unchecked(&mut bcast[14..]).rewrite_dst_addr(Ipv4Addr::BROADCAST);
         assert_rejected(&bcast, Error::Suppressed, icmpv4_echo_reply);
+    }
+
+    #[test]
+    fn icmpv4_echo_reply_of_all_zero_request() {
+        // Found by the fuzzer: identifier, sequence number and data all zero. The reply's
+        // covered bytes are all zero, so its checksum must be 0xFFFF, not 0x0000.
+        let mut req = fixtures::ICMP4_ECHO_REQUEST.to_vec();
+        req[38..].fill(0);
+        Icmpv4Packet::new_unchecked(&mut req[34..]).fill_checksum();
+        let out = build(&req, icmpv4_echo_reply).unwrap();
+        let icmp = Icmpv4Packet::new_checked(&out[34..]).unwrap();
+        assert_eq!(icmp.checksum(), 0xFFFF);
+        assert!(icmp.verify_checksum());
+        let o = etherparse::Icmpv4Slice::from_slice(&out[34..]).unwrap();
+        assert_eq!(o.icmp_type().calc_checksum(o.payload()), 0xFFFF);
     }
 
     #[test]

@@ -608,8 +608,13 @@ fn vip6_octets() -> [u8; 16] {
     }
 }
 
+fn fuzz_cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    // 256 cases by default; PROPTEST_CASES overrides for long runs.
+    #![proptest_config(ProptestConfig { cases: fuzz_cases(), ..ProptestConfig::default() })]
 
     /// Mutated valid frames, in sequences (the engine keeps state between them).
     #[test]

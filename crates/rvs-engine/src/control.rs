@@ -149,7 +149,7 @@ impl Engine {
             return;
         };
         for d in svc.dests {
-            self.retire_dest(d);
+            self.retire_dest(d, svc.spec.key);
         }
         self.vip_refs_changed();
         if self.sysctl.expire_nodest_conn {
@@ -181,16 +181,20 @@ impl Engine {
         }
         // A real server deleted from this service and re-added while its connections still
         // live is revived with its counters, as IPVS does with its trash list.
-        let revived = self.trash.iter().position(|&t| {
-            self.dests
-                .get(t)
-                .is_some_and(|d| d.service == sid && d.addr == spec.addr && d.port == spec.port)
+        // Matched by service key, not id: a deleted service's slot may hold another service.
+        let revived = self.trash.iter().position(|&(t, k)| {
+            k == *key
+                && self
+                    .dests
+                    .get(t)
+                    .is_some_and(|d| d.addr == spec.addr && d.port == spec.port)
         });
         let id = match revived {
             Some(pos) => {
-                let id = self.trash.swap_remove(pos);
+                let (id, _) = self.trash.swap_remove(pos);
                 if let Some(d) = self.dests.get_mut(id) {
                     d.available = true;
+                    d.service = sid;
                     apply_dest_spec(d, spec);
                 }
                 id
@@ -241,7 +245,7 @@ impl Engine {
             DestList::new(&svc.dests, &self.dests),
             id,
         );
-        self.retire_dest(id);
+        self.retire_dest(id, *key);
         self.vip_refs_changed();
         if self.sysctl.expire_nodest_conn {
             self.flush_nodest_conns();
@@ -259,7 +263,7 @@ impl Engine {
     }
 
     /// Marks a real server unavailable; frees it now if nothing refers to it, else trashes it.
-    fn retire_dest(&mut self, id: DestId) {
+    fn retire_dest(&mut self, id: DestId, service: ServiceKey) {
         let Some(d) = self.dests.get_mut(id) else {
             return;
         };
@@ -267,14 +271,14 @@ impl Engine {
         if d.refs() == 0 {
             self.dests.remove(id);
         } else {
-            self.trash.push(id);
+            self.trash.push((id, service));
         }
     }
 
     /// Frees trashed real servers nothing refers to any more.
     pub(crate) fn purge_trash(&mut self) {
         let dests = &mut self.dests;
-        self.trash.retain(|&id| {
+        self.trash.retain(|&(id, _)| {
             if dests.get(id).is_some_and(|d| d.refs() == 0) {
                 dests.remove(id);
                 false

@@ -152,7 +152,9 @@ pub struct Engine {
     pub(crate) tick: u32,
     pub(crate) services: ServiceTable,
     pub(crate) dests: DestArena,
-    pub(crate) trash: Vec<DestId>,
+    /// Deleted real servers still referenced, with the key of the service they belonged to
+    /// (IPVS revives a trashed server re-added to the same `<protocol, VIP, port>` / mark).
+    pub(crate) trash: Vec<(DestId, ServiceKey)>,
     pub(crate) conns4: ConnTable<Ipv4Addr>,
     pub(crate) conns6: ConnTable<Ipv6Addr>,
     pub(crate) timeouts: TimeoutTable,

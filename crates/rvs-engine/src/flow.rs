@@ -310,12 +310,12 @@ impl Engine {
             vport: tvport,
         };
 
-        if let Some(t) = A::conns(self).lookup_template(&tkey) {
-            if A::conns(self).get(t).expired(self.tick) {
-                // Its timer ran out but has not been handled yet: do now what the timer would
-                // (re-arm a template that still controls connections, or remove it).
-                self.expire_conn::<A>(t);
-            }
+        if let Some(t) = A::conns(self).lookup_template(&tkey)
+            && A::conns(self).get(t).expired(self.tick)
+        {
+            // Its timer ran out but has not been handled yet: do now what the timer would
+            // (re-arm a template that still controls connections, or remove it).
+            self.expire_conn::<A>(t);
         }
         if let Some(t) = A::conns(self).lookup_template(&tkey) {
             let tc = *A::conns(self).get(t);

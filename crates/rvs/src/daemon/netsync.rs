@@ -182,19 +182,23 @@ impl NetSync {
     /// Starts resolving the neighbours the engine asked for.
     pub fn handle_events(&mut self, events: Vec<Event>) {
         for ev in events {
+            // Event is non-exhaustive: later kinds are not netlink's business.
+            #[allow(clippy::single_match)]
             match ev {
-                Event::ResolveNeighbour { iface, addr } => {
-                    let Some(s) = self.served.iter().find(|s| s.id == iface) else { continue };
-                    let ifindex = s.ifindex;
-                    debug!(%addr, ifindex, "resolving neighbour");
-                    if let Err(err) = self.nl.resolve_neighbour(ifindex, addr) {
-                        warn!(%addr, %err, "asking the kernel to resolve a neighbour failed");
-                    }
-                    self.pending.push(Pending { iface, ifindex, ip: addr, asked: Instant::now(), tries: 1 });
-                }
+                Event::ResolveNeighbour { iface, addr } => self.start_resolving(iface, addr),
                 _ => {}
             }
         }
+    }
+
+    fn start_resolving(&mut self, iface: IfaceId, addr: IpAddr) {
+        let Some(s) = self.served.iter().find(|s| s.id == iface) else { return };
+        let ifindex = s.ifindex;
+        debug!(%addr, ifindex, "resolving neighbour");
+        if let Err(err) = self.nl.resolve_neighbour(ifindex, addr) {
+            warn!(%addr, %err, "asking the kernel to resolve a neighbour failed");
+        }
+        self.pending.push(Pending { iface, ifindex, ip: addr, asked: Instant::now(), tries: 1 });
     }
 
     /// Hands resolved neighbours to the engine and retries or gives up on the others.

@@ -67,9 +67,9 @@ impl Worker {
                     }
                 }
             };
-            for i in 0..self.ports.len() {
+            for (i, &readable) in ready.iter().enumerate() {
                 self.ports[i].socket.reclaim_completions();
-                if !ready[i] {
+                if !readable {
                     continue;
                 }
                 frames.clear();

@@ -116,6 +116,27 @@ pub(crate) struct Seen {
     pub(crate) udp_by_port: HashMap<u16, u64>,
     pub(crate) other: u64,
     pub(crate) tx_full: u64,
+    /// CPU time the worker thread used, in ns (10 ms resolution; 0 if unknown).
+    pub(crate) cpu_ns: u64,
+}
+
+/// User + system time of the calling thread in ns, from /proc/thread-self/stat (utime and
+/// stime, fields 14 and 15, in USER_HZ = 100 ticks per second on Linux/x86).
+fn thread_cpu_ns() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/thread-self/stat") else {
+        return 0;
+    };
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0;
+    };
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // After the command name: state (not numeric, filtered out), then fields 4.. numbered from 0.
+    f.get(10)
+        .zip(f.get(11))
+        .map_or(0, |(u, s)| (u + s) * 10_000_000)
 }
 
 /// The echo worker's view of the director: its MAC and VIPs, and the UDP ports it reflects.
@@ -280,6 +301,7 @@ pub(crate) fn echo_worker(
     let mut seen = Seen::default();
     let mut frames: Vec<Frame> = Vec::with_capacity(64);
     let mut answer = [0u8; 128];
+    let cpu_start = thread_cpu_ns();
     while !stop.load(Ordering::Relaxed) {
         sock.poll(Some(Duration::from_millis(5))).unwrap();
         sock.rx_burst(&mut frames, 64);
@@ -313,6 +335,7 @@ pub(crate) fn echo_worker(
         sock.reclaim_completions();
         sock.refill();
     }
+    seen.cpu_ns = thread_cpu_ns().saturating_sub(cpu_start);
     // Let the last transmissions complete so the accounting is final.
     for _ in 0..100 {
         sock.flush_tx().unwrap();

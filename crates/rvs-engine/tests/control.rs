@@ -792,6 +792,10 @@ fn trash_revival_after_the_service_is_recreated() {
     assert_eq!((d.stats.conns, d.activeconns), (1, 1));
     let c = SocketAddr::new(client(false, 1), 1000);
     let v = SocketAddr::new(vip4(), 80);
-    assert_eq!(lab.run(lab.ext, &from_client(c, v, tcp_flags(TH_ACK), b"")).verdict, Verdict::Transmit(lab.int));
+    assert_eq!(
+        lab.run(lab.ext, &from_client(c, v, tcp_flags(TH_ACK), b""))
+            .verdict,
+        Verdict::Transmit(lab.int)
+    );
     assert_eq!(lab.service(a).stats.inpkts, 1, "counted in the new service");
 }

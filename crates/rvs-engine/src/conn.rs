@@ -49,6 +49,10 @@ pub mod flags {
     pub const OUT_LINKED: u16 = 0x4000;
     /// Template state ASSURED (one of its connections got established or a UDP reply was seen).
     pub const ASSURED: u16 = 0x8000;
+    /// Exported to the XDP fast path.
+    pub const FAST: u16 = 0x0400;
+    /// Fast-path connection whose timer ran out: waiting for the daemon's idle report.
+    pub const PROBING: u16 = 0x0200;
     /// Slot is free (never set on a live entry).
     pub(crate) const FREE: u16 = 0x0800;
 }

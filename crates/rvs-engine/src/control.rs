@@ -272,6 +272,9 @@ impl Engine {
             self.dests.remove(id);
         } else {
             self.trash.push((id, service));
+            if self.fast_path {
+                self.fast_withdraw_dest(id);
+            }
         }
     }
 

@@ -119,6 +119,13 @@ pub enum Event {
         /// Address to resolve.
         addr: IpAddr,
     },
+    /// A fast-path connection's timer ran out: report how long ago its entries last forwarded
+    /// a packet — the most recent of the keys present — with [`Engine::fast_path_idle`] on the
+    /// first key (or `None` if no entry exists any more).
+    FastPathProbe {
+        /// The connection's fast-path keys (client side, then real-server side for NAT).
+        keys: [Option<crate::fastpath::FlowKey>; 2],
+    },
 }
 
 /// What the XDP steering program must hand to the engine, derived from the service table.
@@ -172,6 +179,10 @@ pub struct Engine {
     next_sweep_ms: u64,
     sweep4: u32,
     sweep6: u32,
+    pub(crate) events: Vec<Event>,
+    pub(crate) fast_path: bool,
+    pub(crate) fast_updates: Vec<crate::fastpath::FastUpdate>,
+    pub(crate) fast_gen: u32,
 }
 
 /// How often a slice of the connection table is checked for expired entries.
@@ -208,6 +219,10 @@ impl Engine {
             next_sweep_ms: SWEEP_PERIOD_MS,
             sweep4: 0,
             sweep6: 0,
+            events: Vec::new(),
+            fast_path: false,
+            fast_updates: Vec::new(),
+            fast_gen: 0,
         }
     }
 
@@ -279,20 +294,20 @@ impl Engine {
 
     /// The next event for the daemon, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.l2
-            .take_wanted()
-            .into_iter()
-            .next()
-            .map(|(iface, addr)| Event::ResolveNeighbour { iface, addr })
+        self.collect_events();
+        (!self.events.is_empty()).then(|| self.events.remove(0))
     }
 
-    /// Every pending event.
+    /// Every pending event, oldest first.
     pub fn drain_events(&mut self) -> Vec<Event> {
-        self.l2
-            .take_wanted()
-            .into_iter()
-            .map(|(iface, addr)| Event::ResolveNeighbour { iface, addr })
-            .collect()
+        self.collect_events();
+        std::mem::take(&mut self.events)
+    }
+
+    fn collect_events(&mut self) {
+        for (iface, addr) in self.l2.take_wanted() {
+            self.events.push(Event::ResolveNeighbour { iface, addr });
+        }
     }
 
     /// Drop counters by reason name, sorted by name.
@@ -405,6 +420,9 @@ impl Engine {
             self.estimate();
             self.next_estimate_ms += ESTIMATOR_PERIOD_MS;
         }
+        if self.fast_path && self.fast_gen != self.l2.generation() {
+            self.fast_refresh_all();
+        }
         if self.now_ms >= self.next_sweep_ms {
             self.sweep();
             let tunables = SchedTunables {
@@ -432,6 +450,15 @@ impl Engine {
         }
     }
 
+    /// An expired entry found by the sweep: fast-path connections are probed first (the engine
+    /// has not seen their packets), everything else expires.
+    fn sweep_expired<A: Family>(&mut self, idx: ConnIdx) {
+        if A::conns(self).get(idx).flags & flags::FAST != 0 && self.fast_probe::<A>(idx) {
+            return;
+        }
+        self.expire_conn::<A>(idx);
+    }
+
     /// Expires one slice of each table.
     fn sweep(&mut self) {
         let slice4 = (self.conns4.slots() / SWEEP_SLICES).max(1024);
@@ -443,7 +470,7 @@ impl Engine {
                 .slot(i as u32)
                 .is_some_and(|c| c.expired(self.tick))
             {
-                self.expire_conn4(i as u32);
+                self.sweep_expired::<Ipv4Addr>(i as u32);
             }
             i += 1;
         }
@@ -462,7 +489,7 @@ impl Engine {
                 .slot(i as u32)
                 .is_some_and(|c| c.expired(self.tick))
             {
-                self.expire_conn6(i as u32);
+                self.sweep_expired::<Ipv6Addr>(i as u32);
             }
             i += 1;
         }
@@ -567,7 +594,8 @@ impl Engine {
     }
 
     fn remove_conn<A: Family>(&mut self, idx: ConnIdx, forced: bool) {
-        let c = A::conns_mut(self).remove(idx);
+        let mut c = A::conns_mut(self).remove(idx);
+        self.fast_withdraw(&mut c);
         self.unbind_dest(c.dest, c.flags);
         if c.control != NIL && A::conns(self).is_live(c.control) {
             let t = A::conns_mut(self).get_mut(c.control);
@@ -578,12 +606,6 @@ impl Engine {
         }
     }
 
-    pub(crate) fn expire_conn4(&mut self, idx: ConnIdx) {
-        self.expire_conn::<Ipv4Addr>(idx);
-    }
-    pub(crate) fn expire_conn6(&mut self, idx: ConnIdx) {
-        self.expire_conn::<Ipv6Addr>(idx);
-    }
     pub(crate) fn delete_conn4(&mut self, idx: ConnIdx) {
         self.delete_conn::<Ipv4Addr>(idx);
     }

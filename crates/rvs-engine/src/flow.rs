@@ -400,7 +400,7 @@ impl Engine {
                 _ => s.stats.inbound(f.ip_len),
             }
         }
-        match dir {
+        let verdict = match dir {
             Direction::Output => {
                 self.stats.outbound(f.ip_len);
                 self.xmit_out::<A>(c, pkt, f)
@@ -410,7 +410,11 @@ impl Engine {
                 self.stats.inbound(f.ip_len);
                 self.xmit_in::<A>(c, pkt, f)
             }
+        };
+        if self.fast_path && c.flags & flags::FAST == 0 && matches!(verdict, Verdict::Transmit(_)) {
+            self.fast_export(c);
         }
+        verdict
     }
 
     /// Runs the protocol state machine, moves the connection between the active and inactive
@@ -419,6 +423,10 @@ impl Engine {
         let timeout_s = match c.proto {
             IPPROTO_TCP => {
                 let new = tcp_transition(c.state, dir, f.tcp_flags, self.sysctl.secure_tcp_table());
+                if new != c.state && new != tcp::ESTABLISHED {
+                    // FIN/RST/SYN reach the engine: the fast path stops at ESTABLISHED.
+                    self.fast_withdraw(c);
+                }
                 if new != c.state {
                     self.update_activity(c, tcp_is_active(new));
                     if new == tcp::ESTABLISHED {

@@ -28,6 +28,7 @@ pub mod conn;
 mod control;
 pub mod dest;
 mod engine;
+pub mod fastpath;
 mod flow;
 pub mod l2;
 mod packet;

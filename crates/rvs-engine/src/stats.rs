@@ -43,6 +43,17 @@ impl StatsBlock {
         self.total.outbytes += bytes as u64;
     }
 
+    /// Adds packets and bytes counted elsewhere (the XDP fast path), inbound or outbound.
+    pub fn add(&mut self, outbound: bool, packets: u64, bytes: u64) {
+        if outbound {
+            self.total.outpkts += packets;
+            self.total.outbytes += bytes;
+        } else {
+            self.total.inpkts += packets;
+            self.total.inbytes += bytes;
+        }
+    }
+
     /// The counters as `--stats` reports them (since the last `-Z`).
     pub fn stats(&self) -> Stats {
         let (t, z) = (&self.total, &self.zero);

@@ -184,11 +184,22 @@ impl Engine {
         };
         match (rip, nh.src_ip) {
             (IpAddr::V4(dst), Some(IpAddr::V4(src))) => {
-                self.ip_ident = self.ip_ident.wrapping_add(1);
+                // An outer header that carries DF needs no identification (RFC 6864); using 0
+                // keeps the engine's frames identical to the XDP fast path's.
+                let inner = &pkt.data()[l3..];
+                let df = self.sysctl.pmtu_disc
+                    && inner.first().is_some_and(|b| b >> 4 == 4)
+                    && Ipv4Packet::new_unchecked(inner).dont_frag();
+                let ident = if df {
+                    0
+                } else {
+                    self.ip_ident = self.ip_ident.wrapping_add(1);
+                    self.ip_ident
+                };
                 let t = Ipv4Tunnel {
                     src_addr: src,
                     dst_addr: dst,
-                    ident: self.ip_ident,
+                    ident,
                     copy_df: self.sysctl.pmtu_disc,
                 };
                 tunnel::encap_ipv4(pkt, l3, &t).map_err(map)

@@ -5,5 +5,6 @@ mod control;
 mod conversation;
 mod features;
 mod golden;
+mod protocols;
 mod sched;
 mod util;

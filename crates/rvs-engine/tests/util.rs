@@ -677,17 +677,20 @@ impl IpView {
     }
 }
 
-/// Parses an IP packet (no L2) with etherparse; panics on anything it rejects.
+/// Parses an IP packet (no L2) with etherparse; panics on anything it rejects. The payload
+/// is cut at the buffer end (quoted packets); [`IpView::total_len`] checks completeness.
 pub(crate) fn parse_ip(bytes: &[u8]) -> IpView {
     match bytes[0] >> 4 {
         4 => {
             let (h, rest) = Ipv4Header::from_slice(bytes).unwrap();
-            let plen = usize::from(h.total_len) - h.header_len();
+            // A quoted packet (in an ICMP error) may be cut short: keep what there is.
+            let plen = (usize::from(h.total_len) - h.header_len()).min(rest.len());
             IpView::V4(h, rest[..plen].to_vec())
         }
         6 => {
             let (h, rest) = Ipv6Header::from_slice(bytes).unwrap();
-            IpView::V6(h.clone(), rest[..usize::from(h.payload_length)].to_vec())
+            let plen = usize::from(h.payload_length).min(rest.len());
+            IpView::V6(h.clone(), rest[..plen].to_vec())
         }
         v => panic!("IP version {v}"),
     }

@@ -98,11 +98,12 @@ impl Engine {
 
     /// `-A`.
     pub fn add_service(&mut self, mut spec: ServiceSpec) -> Result<ServiceId, ApiError> {
-        validate_service(&mut spec)?;
+        // IPVS's order: an existing service first, then the scheduler, then the rest.
         if self.services.find(&spec.key).is_some() {
             return Err(ApiError::ServiceExists);
         }
         let kind = parse_scheduler(&spec.scheduler)?;
+        validate_service(&mut spec)?;
         let sched = Scheduler::new(kind, spec.flags, DestList::new(&[], &self.dests))
             .map_err(|_| ApiError::Invalid)?;
         let id = self.services.insert(Service {
@@ -117,12 +118,12 @@ impl Engine {
 
     /// `-E`: every parameter is replaced; connections and real servers stay.
     pub fn edit_service(&mut self, mut spec: ServiceSpec) -> Result<(), ApiError> {
-        validate_service(&mut spec)?;
         let id = self
             .services
             .find(&spec.key)
             .ok_or(ApiError::NoSuchService)?;
         let kind = parse_scheduler(&spec.scheduler)?;
+        validate_service(&mut spec)?;
         let Some(svc) = self.services.get_mut(id) else {
             return Err(ApiError::NoSuchService);
         };
@@ -178,6 +179,10 @@ impl Engine {
                 .is_some_and(|d| d.addr == spec.addr && d.port == spec.port)
         }) {
             return Err(ApiError::DestExists);
+        }
+        // Only a new real server must be unicast (ip_vs_new_dest); editing looks it up.
+        if !is_unicast(spec.addr) {
+            return Err(ApiError::Invalid);
         }
         // A real server deleted from this service and re-added while its connections still
         // live is revived with its counters, as IPVS does with its trash list.
@@ -443,15 +448,16 @@ fn validate_dest(key: &ServiceKey, spec: &DestSpec) -> Result<(), ApiError> {
     {
         return Err(ApiError::Invalid);
     }
-    let unicast = match spec.addr {
+    Ok(())
+}
+
+/// Whether a new real server's address is acceptable: unicast, as IPVS requires.
+fn is_unicast(addr: IpAddr) -> bool {
+    match addr {
         IpAddr::V4(a) => !(a.is_multicast() || a.is_broadcast() || a.is_unspecified()),
         // Link-local real servers would need a scope (interface) IPVS cannot express either.
         IpAddr::V6(a) => !(a.is_multicast() || a.is_unspecified() || a.is_unicast_link_local()),
-    };
-    if !unicast {
-        return Err(ApiError::Invalid);
     }
-    Ok(())
 }
 
 fn apply_dest_spec(d: &mut Dest, spec: DestSpec) {

@@ -1,29 +1,236 @@
-//! An in-memory stand-in for rvsd with IPVS semantics, and helpers to run rvsadm against it.
+//! rvsd stand-ins for in-process tests, and helpers to run rvsadm against them.
+//!
+//! [`new_state`] puts the real engine behind the backend: every request goes to
+//! `rvs_engine::Engine::control`, as rvsd does, so adding, editing, deleting, flushing, zeroing,
+//! timeouts and every daemon error come from the engine itself. [`EngineLab`] can also push TCP
+//! packets through that engine (one interface, direct routing) when a test needs real counters
+//! or connections.
+//!
+//! [`canned_state`] answers the read-only requests from fixed tables. It exists only for the
+//! golden formatting tests that need counters, rates, connections or sync daemons the engine
+//! cannot produce without heavy traffic (K/M/G scaling, 2^32 counters, every connection state).
+//! It refuses every request that would change something.
 
 use std::cell::RefCell;
 use std::ffi::OsString;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use rvs::rvsadm::{self, Backend, BackendError, Resolver, names::Services};
-use rvs_api::{
-    ApiError, ConnEntry, DaemonSpec, DestEntry, Info, Netmask, Rates, Request, Response,
-    ServiceEntry, ServiceKey, Stats, Timeouts,
+use rvs_api::{ApiError, ConnEntry, DaemonSpec, Info, Request, Response, ServiceEntry, Timeouts};
+use rvs_engine::{Engine, EngineConfig, IfaceId, Interface, Mac, Route, Verdict};
+use rvs_wire::{
+    EtherType, EthernetAddress, EthernetFrame, EthernetRepr, IpProtocol, Ipv4Packet, Ipv4Repr,
+    Ipv6Packet, Ipv6Repr, PacketBuf, TcpFlags, TcpPacket, TcpRepr,
 };
 
-/// Schedulers IPVS knows (ip_vs_sched_getbyname).
-const SCHEDULERS: [&str; 15] = [
-    "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos",
-    "none",
-];
+/// The director's MAC on its one interface.
+const DIRECTOR_MAC: Mac = [0x02, 0, 0, 0, 0, 0x01];
+/// The router in front of the director (source MAC of client packets).
+const ROUTER_MAC: Mac = [0x02, 0, 0, 0, 0, 0xfe];
 
-/// The daemon-side state: services in kernel order, real servers newest first.
-#[derive(Debug, Default)]
-pub(crate) struct State {
+/// The engine with one interface `eth0` (198.18.0.2, 2001:db8::2) on a LAN that holds the
+/// router (.1 / ::1) and real servers 198.18.0.11–.19 / 2001:db8::11–19: enough to forward
+/// direct-routing traffic. The clock is virtual and moves only when a test says so.
+pub(crate) struct EngineLab {
+    pub(crate) engine: Engine,
+    now: Instant,
+    eth0: IfaceId,
+}
+
+impl EngineLab {
+    fn new() -> Self {
+        let now = Instant::now();
+        let mut engine = Engine::new(
+            now,
+            EngineConfig {
+                seed: 7,
+                conn_capacity: 4096,
+            },
+        );
+        let eth0 = engine.add_interface(Interface {
+            name: "eth0".into(),
+            mac: DIRECTOR_MAC,
+            mtu: 1500,
+            addrs: vec![
+                IpAddr::V4(Ipv4Addr::new(198, 18, 0, 2)),
+                "2001:db8::2".parse().unwrap(),
+            ],
+        });
+        let route = |dst: &str, prefix_len, gateway: Option<&str>| Route {
+            dst: dst.parse().unwrap(),
+            prefix_len,
+            iface: eth0,
+            gateway: gateway.map(|g| g.parse().unwrap()),
+            src: None,
+        };
+        engine.set_routes(vec![
+            route("0.0.0.0", 0, Some("198.18.0.1")),
+            route("198.18.0.0", 24, None),
+            route("::", 0, Some("2001:db8::1")),
+            route("2001:db8::", 64, None),
+        ]);
+        engine.set_neighbour(eth0, "198.18.0.1".parse().unwrap(), Some(ROUTER_MAC));
+        engine.set_neighbour(eth0, "2001:db8::1".parse().unwrap(), Some(ROUTER_MAC));
+        for i in 11..20u8 {
+            let mac = [0x02, 0, 0, 0, 1, i];
+            engine.set_neighbour(eth0, IpAddr::V4(Ipv4Addr::new(198, 18, 0, i)), Some(mac));
+            let v6 = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10 + u16::from(i - 10));
+            engine.set_neighbour(eth0, IpAddr::V6(v6), Some(mac));
+        }
+        Self { engine, now, eth0 }
+    }
+
+    /// Moves the virtual clock forward by `d`, running the engine's timers every 100 ms as
+    /// rvsd's housekeeping loop does (the connection sweep visits the table in slices).
+    pub(crate) fn advance(&mut self, d: Duration) {
+        let end = self.now + d;
+        while self.now < end {
+            self.now = (self.now + Duration::from_millis(100)).min(end);
+            self.engine.handle_timeout(self.now);
+        }
+    }
+
+    fn control(&mut self, req: Request) -> Response {
+        self.engine.control(self.now, req)
+    }
+
+    /// A TCP segment from `client` to `vip` as the router delivers it; returns the engine's
+    /// verdict and the frame it would transmit.
+    pub(crate) fn tcp(
+        &mut self,
+        client: SocketAddr,
+        vip: SocketAddr,
+        flags: TcpFlags,
+        payload: &[u8],
+    ) -> (Verdict, Vec<u8>) {
+        let frame = tcp_frame(client, vip, flags, payload);
+        let mut buf = vec![0u8; 256 + frame.len() + 256];
+        buf[256..256 + frame.len()].copy_from_slice(&frame);
+        let mut pkt = PacketBuf::new(&mut buf, 256, frame.len()).unwrap();
+        let verdict = self.engine.process(self.now, self.eth0, &mut pkt);
+        (verdict, pkt.data().to_vec())
+    }
+
+    /// The real server a transmitted DR frame goes to: its destination MAC's last byte is the
+    /// real server's host number (11–19).
+    pub(crate) fn dr_target(frame: &[u8]) -> u8 {
+        frame[5]
+    }
+}
+
+/// Ethernet + IPv4/IPv6 + TCP with valid checksums.
+fn tcp_frame(src: SocketAddr, dst: SocketAddr, flags: TcpFlags, payload: &[u8]) -> Vec<u8> {
+    let tcp = TcpRepr {
+        src_port: src.port(),
+        dst_port: dst.port(),
+        seq_number: 1000,
+        ack_number: if flags.bits() & TcpFlags::ACK.bits() != 0 {
+            2000
+        } else {
+            0
+        },
+        flags,
+        window_len: 64240,
+        max_seg_size: None,
+        payload,
+    };
+    let (ethertype, ip_len) = match src {
+        SocketAddr::V4(_) => (EtherType::Ipv4, 20),
+        SocketAddr::V6(_) => (EtherType::Ipv6, 40),
+    };
+    let mut frame = vec![0u8; 14 + ip_len + tcp.buffer_len()];
+    EthernetRepr {
+        src_addr: EthernetAddress(ROUTER_MAC),
+        dst_addr: EthernetAddress(DIRECTOR_MAC),
+        ethertype,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut frame[..]));
+    let (s, d) = (src.ip(), dst.ip());
+    match (s, d) {
+        (IpAddr::V4(s4), IpAddr::V4(d4)) => Ipv4Repr {
+            src_addr: s4,
+            dst_addr: d4,
+            next_header: IpProtocol::Tcp,
+            payload_len: tcp.buffer_len(),
+            hop_limit: 64,
+            dscp_ecn: 0,
+            ident: 1,
+            dont_frag: true,
+        }
+        .emit(&mut Ipv4Packet::new_unchecked(&mut frame[14..])),
+        (IpAddr::V6(s6), IpAddr::V6(d6)) => Ipv6Repr {
+            src_addr: s6,
+            dst_addr: d6,
+            next_header: IpProtocol::Tcp,
+            payload_len: tcp.buffer_len(),
+            hop_limit: 64,
+            traffic_class: 0,
+            flow_label: 0,
+        }
+        .emit(&mut Ipv6Packet::new_unchecked(&mut frame[14..])),
+        _ => panic!("mixed address families"),
+    }
+    tcp.emit(
+        &mut TcpPacket::new_unchecked(&mut frame[14 + ip_len..]),
+        &s,
+        &d,
+    );
+    frame
+}
+
+/// Fixed answers to the read-only requests.
+#[derive(Debug)]
+pub(crate) struct Canned {
     pub(crate) services: Vec<ServiceEntry>,
-    pub(crate) timeouts: Option<Timeouts>,
+    pub(crate) timeouts: Timeouts,
     pub(crate) daemons: Vec<DaemonSpec>,
     pub(crate) conns: Vec<ConnEntry>,
+}
+
+impl Canned {
+    fn handle(&self, req: Request) -> Response {
+        match req {
+            Request::GetInfo => Response::Info {
+                info: Info {
+                    version: rvs_engine::IPVS_VERSION,
+                    conn_tab_size: 4096,
+                },
+            },
+            Request::ListServices => Response::Services {
+                services: self.services.clone(),
+            },
+            Request::GetService { key } => match self.services.iter().find(|s| s.spec.key == key) {
+                Some(s) => Response::Services {
+                    services: vec![s.clone()],
+                },
+                None => Response::Error {
+                    error: ApiError::NoSuchService,
+                },
+            },
+            Request::GetTimeouts => Response::Timeouts {
+                timeouts: self.timeouts,
+            },
+            Request::ListConns => Response::Conns {
+                conns: self.conns.clone(),
+            },
+            Request::ListDaemons => Response::Daemons {
+                daemons: self.daemons.clone(),
+            },
+            other => panic!("the canned backend is read-only; {other:?} needs the engine"),
+        }
+    }
+}
+
+enum Daemon {
+    Engine(Box<EngineLab>),
+    Canned(Canned),
+}
+
+/// What rvsadm talks to, with a record of what it was sent.
+pub(crate) struct State {
+    daemon: Daemon,
     /// Every request received, in order.
     pub(crate) log: Vec<Request>,
     /// How many times rvsadm connected.
@@ -32,197 +239,89 @@ pub(crate) struct State {
 
 pub(crate) type Shared = Rc<RefCell<State>>;
 
+/// A fresh engine with no services.
 pub(crate) fn new_state() -> Shared {
-    Rc::new(RefCell::new(State::default()))
+    Rc::new(RefCell::new(State::engine()))
 }
 
-fn err(error: ApiError) -> Response {
-    Response::Error { error }
+/// A canned daemon with empty tables and the default timeouts.
+pub(crate) fn canned_state() -> Shared {
+    Rc::new(RefCell::new(State {
+        daemon: Daemon::Canned(Canned {
+            services: Vec::new(),
+            timeouts: Timeouts::default(),
+            daemons: Vec::new(),
+            conns: Vec::new(),
+        }),
+        log: Vec::new(),
+        connects: 0,
+    }))
 }
 
 impl State {
-    fn find(&self, key: &ServiceKey) -> Option<usize> {
-        self.services.iter().position(|s| s.spec.key == *key)
+    /// The real engine, empty.
+    pub(crate) fn engine() -> Self {
+        Self {
+            daemon: Daemon::Engine(Box::new(EngineLab::new())),
+            log: Vec::new(),
+            connects: 0,
+        }
     }
 
-    /// Applies one request with IPVS semantics.
+    /// Applies one request and records it.
     pub(crate) fn handle(&mut self, req: Request) -> Response {
         self.log.push(req.clone());
-        match req {
-            Request::GetInfo => Response::Info {
-                info: Info {
-                    version: 0x010201,
-                    conn_tab_size: 4096,
-                },
-            },
-            Request::ListServices => Response::Services {
-                services: self.services.clone(),
-            },
-            Request::GetService { key } => match self.find(&key) {
-                Some(i) => Response::Services {
-                    services: vec![self.services[i].clone()],
-                },
-                None => err(ApiError::NoSuchService),
-            },
-            Request::AddService { spec } => {
-                if self.find(&spec.key).is_some() {
-                    return err(ApiError::ServiceExists);
-                }
-                if !SCHEDULERS.contains(&spec.scheduler.as_str())
-                    || spec.pe_name.as_deref().is_some_and(|p| p != "sip")
-                {
-                    return err(ApiError::SchedulerNotFound);
-                }
-                if matches!(spec.netmask, Netmask::V6(p) if !(1..=128).contains(&p)) {
-                    return err(ApiError::Invalid);
-                }
-                self.services.push(ServiceEntry {
-                    spec,
-                    stats: Stats::default(),
-                    rates: Rates::default(),
-                    dests: Vec::new(),
-                });
-                Response::Ok
-            }
-            Request::EditService { spec } => {
-                let Some(i) = self.find(&spec.key) else {
-                    return err(ApiError::NoSuchService);
-                };
-                if !SCHEDULERS.contains(&spec.scheduler.as_str())
-                    || spec.pe_name.as_deref().is_some_and(|p| p != "sip")
-                {
-                    return err(ApiError::SchedulerNotFound);
-                }
-                self.services[i].spec = spec;
-                Response::Ok
-            }
-            Request::DelService { key } => match self.find(&key) {
-                Some(i) => {
-                    self.services.remove(i);
-                    Response::Ok
-                }
-                None => err(ApiError::NoSuchService),
-            },
-            Request::Flush => {
-                self.services.clear();
-                Response::Ok
-            }
-            Request::AddDest { service, dest } => {
-                let Some(i) = self.find(&service) else {
-                    return err(ApiError::ServiceNotDefined);
-                };
-                if dest.l_threshold > dest.u_threshold {
-                    return err(ApiError::OutOfRange);
-                }
-                let dests = &mut self.services[i].dests;
-                if dests
-                    .iter()
-                    .any(|d| d.spec.addr == dest.addr && d.spec.port == dest.port)
-                {
-                    return err(ApiError::DestExists);
-                }
-                dests.insert(
-                    0,
-                    DestEntry {
-                        spec: dest,
-                        activeconns: 0,
-                        inactconns: 0,
-                        persistconns: 0,
-                        stats: Stats::default(),
-                        rates: Rates::default(),
-                    },
-                );
-                Response::Ok
-            }
-            Request::EditDest { service, dest } => {
-                let Some(i) = self.find(&service) else {
-                    return err(ApiError::ServiceNotDefined);
-                };
-                if dest.l_threshold > dest.u_threshold {
-                    return err(ApiError::OutOfRange);
-                }
-                let dests = &mut self.services[i].dests;
-                match dests
-                    .iter_mut()
-                    .find(|d| d.spec.addr == dest.addr && d.spec.port == dest.port)
-                {
-                    Some(d) => {
-                        d.spec = dest;
-                        Response::Ok
-                    }
-                    None => err(ApiError::NoSuchDest),
-                }
-            }
-            Request::DelDest {
-                service,
-                addr,
-                port,
-            } => {
-                let Some(i) = self.find(&service) else {
-                    return err(ApiError::ServiceNotDefined);
-                };
-                let dests = &mut self.services[i].dests;
-                match dests
-                    .iter()
-                    .position(|d| d.spec.addr == addr && d.spec.port == port)
-                {
-                    Some(j) => {
-                        dests.remove(j);
-                        Response::Ok
-                    }
-                    None => err(ApiError::NoSuchDest),
-                }
-            }
-            Request::Zero { service } => {
-                let zero = |s: &mut ServiceEntry| {
-                    s.stats = Stats::default();
-                    s.rates = Rates::default();
-                    for d in &mut s.dests {
-                        d.stats = Stats::default();
-                        d.rates = Rates::default();
-                    }
-                };
-                match service {
-                    None => self.services.iter_mut().for_each(zero),
-                    Some(key) => match self.find(&key) {
-                        Some(i) => zero(&mut self.services[i]),
-                        None => return err(ApiError::NoSuchService),
-                    },
-                }
-                Response::Ok
-            }
-            Request::SetTimeouts { timeouts } => {
-                let cur = self.timeouts.get_or_insert_with(Timeouts::default);
-                if timeouts.tcp != 0 {
-                    cur.tcp = timeouts.tcp;
-                }
-                if timeouts.tcp_fin != 0 {
-                    cur.tcp_fin = timeouts.tcp_fin;
-                }
-                if timeouts.udp != 0 {
-                    cur.udp = timeouts.udp;
-                }
-                Response::Ok
-            }
-            Request::GetTimeouts => Response::Timeouts {
-                timeouts: self.timeouts.unwrap_or_default(),
-            },
-            Request::ListConns => Response::Conns {
-                conns: self.conns.clone(),
-            },
-            Request::ListDaemons => Response::Daemons {
-                daemons: self.daemons.clone(),
-            },
-            Request::StartDaemon { .. } | Request::StopDaemon { .. } => {
-                err(ApiError::NotSupported(
-                    "connection synchronization is not supported by rvsd yet".to_owned(),
-                ))
-            }
-            Request::GetSysctls => Response::Sysctls {
-                sysctls: Vec::new(),
-            },
-            Request::SetSysctl { .. } => Response::Ok,
+        match &mut self.daemon {
+            Daemon::Engine(lab) => lab.control(req),
+            Daemon::Canned(c) => c.handle(req),
         }
+    }
+
+    /// The service table as the daemon lists it (not recorded in the log).
+    pub(crate) fn services(&mut self) -> Vec<ServiceEntry> {
+        let resp = match &mut self.daemon {
+            Daemon::Engine(lab) => lab.control(Request::ListServices),
+            Daemon::Canned(c) => c.handle(Request::ListServices),
+        };
+        match resp {
+            Response::Services { services } => services,
+            r => panic!("ListServices answered {r:?}"),
+        }
+    }
+
+    /// The engine, for traffic and the clock. Panics on a canned daemon.
+    pub(crate) fn lab(&mut self) -> &mut EngineLab {
+        match &mut self.daemon {
+            Daemon::Engine(lab) => lab,
+            Daemon::Canned(_) => panic!("a canned daemon has no engine"),
+        }
+    }
+
+    /// The canned tables. Panics on an engine.
+    pub(crate) fn canned(&mut self) -> &mut Canned {
+        match &mut self.daemon {
+            Daemon::Canned(c) => c,
+            Daemon::Engine(_) => panic!("this daemon is the engine, not canned"),
+        }
+    }
+
+    /// Replaces the engine by canned tables holding what it lists now, so that a test can
+    /// change counters the engine would need heavy traffic for.
+    pub(crate) fn freeze(&mut self) {
+        let services = self.services();
+        let lab = self.lab();
+        let Response::Timeouts { timeouts } = lab.control(Request::GetTimeouts) else {
+            panic!("GetTimeouts");
+        };
+        let Response::Conns { conns } = lab.control(Request::ListConns) else {
+            panic!("ListConns");
+        };
+        self.daemon = Daemon::Canned(Canned {
+            services,
+            timeouts,
+            daemons: Vec::new(),
+            conns,
+        });
     }
 }
 

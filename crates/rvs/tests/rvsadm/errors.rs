@@ -519,23 +519,44 @@ fn program_name_is_argv0() {
     );
 }
 
-/// Checklist 22: daemon errors print ipvsadm's message and exit 255.
+/// `Invalid operation` (EINVAL), as ipvsadm prints it.
+const EINVAL: &str =
+    "Invalid operation.  Possibly wrong module version, address not unicast, ...\n";
+
+/// Checklist 22: daemon errors print ipvsadm's message and exit 255. The errors come from the
+/// engine, in IPVS's order of checks.
 #[test]
 fn daemon_errors_exit_255() {
     let st = new_state();
     crate::backend::ok(&st, "-A -t 10.0.0.1:80");
+    crate::backend::ok(&st, "-A -t [2001:db8::1]:80");
     let cases = [
         ("-A -t 10.0.0.1:80", "Service already exists\n"),
+        ("-A -t 10.0.0.1:80 -s bogus", "Service already exists\n"),
         (
             "-A -t 10.0.0.2:80 -s bogus",
             "Scheduler or persistence engine not found\n",
         ),
+        (
+            "-E -t 10.0.0.1:80 -s bogus",
+            "Scheduler or persistence engine not found\n",
+        ),
+        // rvs has no persistence engine yet: IPVS without ip_vs_pe_sip answers the same.
+        (
+            "-A -t 10.0.0.2:80 -p --pe sip",
+            "Scheduler or persistence engine not found\n",
+        ),
+        // IPVS finds the service before it looks the persistence engine up.
+        ("-A -t 10.0.0.1:80 -p --pe sip", "Service already exists\n"),
+        ("-E -t 10.0.0.9:80 -p --pe sip", "No such service\n"),
         ("-E -t 10.0.0.9:80", "No such service\n"),
+        ("-E -t 10.0.0.9:80 -s bogus", "No such service\n"),
         ("-D -t 10.0.0.9:80", "No such service\n"),
         ("-Z -t 10.0.0.9:80", "No such service\n"),
         ("-a -t 10.0.0.9:80 -r 192.168.1.1", "Service not defined\n"),
         ("-e -t 10.0.0.9:80 -r 192.168.1.1", "Service not defined\n"),
         ("-d -t 10.0.0.9:80 -r 192.168.1.1", "Service not defined\n"),
+        ("-a -f 7 -r 192.168.1.1", "Service not defined\n"),
         ("-e -t 10.0.0.1:80 -r 192.168.1.1", "No such destination\n"),
         ("-d -t 10.0.0.1:80 -r 192.168.1.1", "No such destination\n"),
         (
@@ -546,20 +567,50 @@ fn daemon_errors_exit_255() {
             "-a -t 10.0.0.1:80 -r 192.168.1.1 -x 5 -y 6",
             "Numerical result out of range\n",
         ),
+        // Real servers must be unicast addresses (checked when one is created).
+        ("-a -t 10.0.0.1:80 -r 224.0.0.1 -m", EINVAL),
+        ("-a -t 10.0.0.1:80 -r 255.255.255.255 -m", EINVAL),
+        ("-a -t 10.0.0.1:80 -r 0.0.0.0 -m", EINVAL),
+        ("-a -t [2001:db8::1]:80 -r [ff02::1]:80 -m", EINVAL),
+        ("-a -t [2001:db8::1]:80 -r [fe80::1]:80 -m", EINVAL),
+        ("-a -t [2001:db8::1]:80 -r [::]:80 -m", EINVAL),
+        // Editing looks the real server up first: one that cannot exist is not found.
+        ("-e -t 10.0.0.1:80 -r 224.0.0.1 -m", "No such destination\n"),
     ];
-    for (line, msg) in cases {
-        let o = run(&st, line);
-        assert_eq!(
-            (o.code, o.stderr.as_str(), o.stdout.as_str()),
-            (255, msg, ""),
-            "rvsadm {line}"
-        );
-    }
+    let wrong: Vec<String> = cases
+        .iter()
+        .filter_map(|&(line, msg)| {
+            let o = run(&st, line);
+            ((o.code, o.stderr.as_str(), o.stdout.as_str()) != (255, msg, ""))
+                .then(|| format!("rvsadm {line}: {o:?}, want {msg:?}"))
+        })
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // None of the failures changed the table.
+    assert_eq!(
+        run(&st, "-S -n").stdout,
+        "-A -t 10.0.0.1:80 -s wlc\n-A -t [2001:db8::1]:80 -s wlc\n"
+    );
     crate::backend::ok(&st, "-a -t 10.0.0.1:80 -r 192.168.1.1");
     let o = run(&st, "-a -t 10.0.0.1:80 -r 192.168.1.1");
     assert_eq!(
         (o.code, o.stderr.as_str()),
         (255, "Destination already exists\n")
+    );
+    let o = run(&st, "-a -t 10.0.0.1:80 -r 192.168.1.1 -m -w 9");
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (255, "Destination already exists\n")
+    );
+    // A failed edit (thresholds out of range) leaves the real server as it was.
+    let o = run(&st, "-e -t 10.0.0.1:80 -r 192.168.1.1 -m -w 4 -x 1 -y 2");
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (255, "Numerical result out of range\n")
+    );
+    assert_eq!(
+        run(&st, "-S -n").stdout,
+        "-A -t 10.0.0.1:80 -s wlc\n-a -t 10.0.0.1:80 -r 192.168.1.1:80 -g -w 1\n-A -t [2001:db8::1]:80 -s wlc\n"
     );
 }
 
@@ -582,7 +633,8 @@ fn sync_daemon_not_supported_is_reported() {
         assert_eq!(o.code, 255, "{line}");
         assert_eq!(
             o.stderr,
-            "connection synchronization is not supported by rvsd yet\n"
+            "connection synchronisation is not implemented in this rvs version\n"
         );
     }
+    assert_eq!(run(&st, "-L --daemon").stdout, "");
 }

@@ -3,14 +3,18 @@
 //! against a stub libipvs holding the same tables (the only intended difference: fwmarks are
 //! printed unsigned).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use rvs_engine::Verdict;
+use rvs_wire::TcpFlags;
 
 use rvs_api::{
     ConnEntry, DaemonRole, DaemonSpec, DestEntry, DestSpec, Family, ForwardMethod, Netmask,
     Protocol, Rates, ServiceEntry, ServiceKey, ServiceSpec, Stats, TunnelType, conn_flags,
 };
 
-use crate::backend::{Shared, new_state, ok, run};
+use crate::backend::{EngineLab, Shared, canned_state, new_state, ok, run};
 
 fn addr(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -62,7 +66,7 @@ const HOST: &str = "255.255.255.255";
 
 /// The mixed table of ipvs.md §2.2 (plus counters for §2.3), in a scrambled daemon order.
 fn mixed() -> Shared {
-    let st = new_state();
+    let st = canned_state();
     let mut s = Vec::new();
 
     let mut fwm6 = svc(
@@ -254,7 +258,7 @@ fn mixed() -> Shared {
     ];
     s.push(named);
 
-    st.borrow_mut().services = s;
+    st.borrow_mut().canned().services = s;
     st
 }
 
@@ -302,7 +306,7 @@ snapshot!(save_names, mixed(), "-S");
 snapshot!(json_services, mixed(), "-L --json -t 10.0.0.1:80");
 
 fn conns() -> Shared {
-    let st = new_state();
+    let st = canned_state();
     let c =
         |p: u8, ca: &str, cp: u16, va: &str, vp: u16, da: &str, dp: u16, state: &str, secs: u64| {
             ConnEntry {
@@ -425,7 +429,7 @@ fn conns() -> Shared {
     );
     ops.flags = conn_flags::ONE_PACKET;
     list.push(ops);
-    st.borrow_mut().conns = list;
+    st.borrow_mut().canned().conns = list;
     st
 }
 
@@ -435,8 +439,8 @@ snapshot!(conns_persistent, conns(), "-Lnc --persistent-conn");
 snapshot!(conns_json, conns(), "-L -c --json");
 
 fn daemons() -> Shared {
-    let st = new_state();
-    st.borrow_mut().daemons = vec![
+    let st = canned_state();
+    st.borrow_mut().canned().daemons = vec![
         DaemonSpec {
             role: DaemonRole::Backup,
             mcast_ifn: "eth1".to_owned(),
@@ -536,9 +540,11 @@ fn item30_persistent_conn() {
 
 #[test]
 fn item31_number_formatting() {
+    // The engine's table, frozen so the counters can be set beyond what traffic would give.
     let st = item26();
+    st.borrow_mut().freeze();
     let set = |v: u64| {
-        st.borrow_mut().services[0].stats = Stats {
+        st.borrow_mut().canned().services[0].stats = Stats {
             conns: v,
             inpkts: 0,
             outpkts: 0,
@@ -648,9 +654,9 @@ fn item36_timeouts() {
 
 #[test]
 fn item37_daemons() {
-    let st = new_state();
-    assert_eq!(out(&st, "-L --daemon"), "");
-    st.borrow_mut().daemons = vec![DaemonSpec {
+    assert_eq!(out(&new_state(), "-L --daemon"), "");
+    let st = canned_state();
+    st.borrow_mut().canned().daemons = vec![DaemonSpec {
         role: DaemonRole::Master,
         mcast_ifn: "eth0".to_owned(),
         syncid: 0,
@@ -747,15 +753,141 @@ fn item24_edit_resets() {
     );
 }
 
+/// Real counters and connections: TCP through the engine (direct routing), then `-L --stats`,
+/// `-L -c` and `-Z`. IPVS zeroes statistics, never the connection counts.
 #[test]
-fn zero_clears_counters() {
-    let st = mixed();
-    ok(&st, "-Z -t 10.0.0.1:80");
-    let o = out(&st, "-Ln --stats -t 10.0.0.1:80");
+fn engine_traffic_counters_connections_and_zero() {
+    let st = new_state();
+    ok(&st, "-A -t 198.18.0.100:80 -s rr");
+    ok(&st, "-a -t 198.18.0.100:80 -r 198.18.0.11 -g");
+    ok(&st, "-a -t 198.18.0.100:80 -r 198.18.0.12 -g -w 2");
+    ok(&st, "-A -t [2001:db8::100]:443 -s wrr");
+    ok(&st, "-a -t [2001:db8::100]:443 -r [2001:db8::13]:443 -g");
+    let vip4: SocketAddr = "198.18.0.100:80".parse().unwrap();
+    let vip6: SocketAddr = "[2001:db8::100]:443".parse().unwrap();
+    let mut targets = Vec::new();
+    {
+        let mut s = st.borrow_mut();
+        let lab = s.lab();
+        for n in 1..=4u16 {
+            let client = SocketAddr::new(addr(&format!("198.19.0.{n}")), 40000 + n);
+            let (v, frame) = lab.tcp(client, vip4, TcpFlags::SYN, b"");
+            assert!(matches!(v, Verdict::Transmit(_)), "{v:?}");
+            targets.push(EngineLab::dr_target(&frame));
+        }
+        // The first client completes its handshake: one established connection.
+        let client = SocketAddr::new(addr("198.19.0.1"), 40001);
+        let (v, _) = lab.tcp(client, vip4, TcpFlags::ACK, b"");
+        assert!(matches!(v, Verdict::Transmit(_)), "{v:?}");
+        let client6 = SocketAddr::new(addr("2001:db8:ff::1"), 50000);
+        let (v, frame) = lab.tcp(client6, vip6, TcpFlags::SYN, b"hello");
+        assert!(matches!(v, Verdict::Transmit(_)), "{v:?}");
+        assert_eq!(EngineLab::dr_target(&frame), 13);
+    }
+    // rr alternates, newest real server (.12) first.
+    assert_eq!(targets, [12, 11, 12, 11]);
+    // Connections in SYN_RECV count as active, as in IPVS since Linux 4.8 (tcp_state_active).
+    let list = out(&st, "-L -n");
+    assert_eq!(
+        list,
+        format!(
+            "{HEADER}Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
+             TCP  198.18.0.100:80 rr\n\
+             \x20 -> 198.18.0.11:80               Route   1      2          0         \n\
+             \x20 -> 198.18.0.12:80               Route   2      2          0         \n\
+             TCP  [2001:db8::100]:443 wrr\n\
+             \x20 -> [2001:db8::13]:443           Route   1      1          0         \n"
+        )
+    );
+    // Five packets of 40 bytes (IPv4 header + TCP header) in, none out (DR replies bypass the
+    // director); the IPv6 SYN is 40 + 20 + 5 bytes.
+    let stats = out(&st, "-L -n --stats");
+    assert_eq!(
+        stats,
+        format!(
+            "{HEADER}Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n  -> RemoteAddress:Port\n\
+             TCP  198.18.0.100:80                     4        5        0      200        0\n\
+             \x20 -> 198.18.0.11:80                      2        2        0       80        0\n\
+             \x20 -> 198.18.0.12:80                      2        3        0      120        0\n\
+             TCP  [2001:db8::100]:443                 1        1        0       65        0\n\
+             \x20 -> [2001:db8::13]:443                  1        1        0       65        0\n"
+        )
+    );
+    let mut conns: Vec<String> = out(&st, "-L -n -c").lines().map(str::to_owned).collect();
+    assert_eq!(conns[0], "IPVS connection entries");
+    assert_eq!(
+        conns[1],
+        "pro expire state       source             virtual            destination"
+    );
+    let mut entries = conns.split_off(2);
+    entries.sort();
+    assert_eq!(
+        entries,
+        [
+            "TCP 01:00  SYN_RECV    198.19.0.2:40002   198.18.0.100:80    198.18.0.11:80",
+            "TCP 01:00  SYN_RECV    198.19.0.3:40003   198.18.0.100:80    198.18.0.12:80",
+            "TCP 01:00  SYN_RECV    198.19.0.4:40004   198.18.0.100:80    198.18.0.11:80",
+            "TCP 01:00  SYN_RECV    [2001:db8:ff::1]:50000 [2001:db8::100]:443 [2001:db8::13]:443",
+            "TCP 15:00  ESTABLISHED 198.19.0.1:40001   198.18.0.100:80    198.18.0.12:80",
+        ]
+    );
+    st.borrow_mut().lab().advance(Duration::from_millis(30_500));
+    let mut conns: Vec<String> = out(&st, "-L -n -c")
+        .lines()
+        .skip(2)
+        .map(str::to_owned)
+        .collect();
+    conns.sort();
+    assert_eq!(
+        conns,
+        [
+            "TCP 00:29  SYN_RECV    198.19.0.2:40002   198.18.0.100:80    198.18.0.11:80",
+            "TCP 00:29  SYN_RECV    198.19.0.3:40003   198.18.0.100:80    198.18.0.12:80",
+            "TCP 00:29  SYN_RECV    198.19.0.4:40004   198.18.0.100:80    198.18.0.11:80",
+            "TCP 00:29  SYN_RECV    [2001:db8:ff::1]:50000 [2001:db8::100]:443 [2001:db8::13]:443",
+            "TCP 14:29  ESTABLISHED 198.19.0.1:40001   198.18.0.100:80    198.18.0.12:80",
+        ]
+    );
+
+    ok(&st, "-Z -t 198.18.0.100:80");
+    let stats = out(&st, "-L -n --stats");
     assert!(
-        o.contains(
-            "TCP  10.0.0.1:80                         0        0        0        0        0\n"
+        stats.contains(
+            "\nTCP  198.18.0.100:80                     0        0        0        0        0\n\
+             \x20 -> 198.18.0.11:80                      0        0        0        0        0\n\
+             \x20 -> 198.18.0.12:80                      0        0        0        0        0\n"
         ),
-        "{o}"
+        "{stats}"
+    );
+    assert!(
+        stats.contains(
+            "\nTCP  [2001:db8::100]:443                 1        1        0       65        0\n"
+        ),
+        "{stats}"
+    );
+    // Connection counts survive -Z.
+    assert_eq!(out(&st, "-L -n"), list);
+    ok(&st, "-Z");
+    let stats = out(&st, "-L -n --stats");
+    assert!(
+        stats.contains(
+            "\nTCP  [2001:db8::100]:443                 0        0        0        0        0\n"
+        ),
+        "{stats}"
+    );
+    assert_eq!(out(&st, "-L -n"), list);
+    // The half-open connections time out; the listing follows the engine's table.
+    st.borrow_mut().lab().advance(Duration::from_secs(31));
+    assert_eq!(
+        out(&st, "-L -n -c").lines().skip(2).collect::<Vec<_>>(),
+        ["TCP 13:58  ESTABLISHED 198.19.0.1:40001   198.18.0.100:80    198.18.0.12:80"]
+    );
+    let list = out(&st, "-L -n");
+    assert!(
+        list.contains(
+            "\n  -> 198.18.0.11:80               Route   1      0          0         \n\
+             \x20 -> 198.18.0.12:80               Route   2      1          0         \n"
+        ),
+        "{list}"
     );
 }

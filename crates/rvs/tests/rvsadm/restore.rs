@@ -19,7 +19,7 @@ fn save_restore_round_trip() {
         "-a -t 10.0.0.1:443 -r [2001:db8::9]:443 -i",
         "-A -u 10.0.0.1:53 -s rr -o",
         "-A --sctp-service 10.0.0.2:9999 -s mh -b mh-fallback",
-        "-A -t [2001:db8::80]:80 -p 300 -M 64 --pe sip",
+        "-A -t [2001:db8::80]:80 -p 300 -M 64",
         "-A -f 1 -s wrr -p",
         "-a -f 1 -r 192.168.2.1 -g -w 5",
         "-A -f 4000000000 -6",
@@ -67,7 +67,7 @@ fn trailing_comment_word_is_still_an_argument() {
     let st = new_state();
     let o = restore(&st, "-A -t 10.0.0.1:80 # web\n-A -t 10.0.0.2:80\n");
     assert_eq!((o.code, o.stderr.as_str()), (2, "unexpected argument #\n"));
-    assert!(st.borrow().services.is_empty());
+    assert!(st.borrow_mut().services().is_empty());
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn daemon_error_continues_and_last_line_decides() {
         "-A -t 10.0.0.1:80\n-A -t 10.0.0.1:80\n-A -t 10.0.0.2:80\n",
     );
     assert_eq!((o.code, o.stderr.as_str()), (0, "Service already exists\n"));
-    assert_eq!(st.borrow().services.len(), 2);
+    assert_eq!(st.borrow_mut().services().len(), 2);
     let o = restore(&st, "-A -t 10.0.0.3:80\n-A -t 10.0.0.1:80\n");
     assert_eq!(
         (o.code, o.stderr.as_str()),
@@ -122,7 +122,7 @@ fn usage_error_aborts() {
             "Try `ipvsadm -h' or 'ipvsadm --help' for more information.\n"
         )
     );
-    assert!(st.borrow().services.is_empty());
+    assert!(st.borrow_mut().services().is_empty());
 }
 
 #[test]
@@ -134,7 +134,7 @@ fn any_command_runs_inside_a_restore() {
         o.stdout,
         "IP Virtual Server version 1.2.1 (size=4096)\nProt LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\nTCP  10.0.0.1:80 wlc\nTimeout (tcp tcpfin udp): 900 120 300\n"
     );
-    assert!(st.borrow().services.is_empty());
+    assert!(st.borrow_mut().services().is_empty());
 }
 
 #[test]

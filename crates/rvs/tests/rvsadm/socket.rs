@@ -55,9 +55,9 @@ fn round_trip_over_a_real_socket() {
     let d = temp_dir("socket");
     let sock = d.join("rvsd.sock");
     let listener = UnixListener::bind(&sock).unwrap();
-    // A one-connection server holding the in-memory state in its own thread.
+    // A server holding the engine in its own thread, one connection at a time.
     let server = std::thread::spawn(move || {
-        let mut state = crate::backend::State::default();
+        let mut state = crate::backend::State::engine();
         let mut served = 0;
         for stream in listener.incoming().take(2) {
             let mut stream = stream.unwrap();

@@ -65,6 +65,8 @@ pub trait ConnAddr: Copy + Eq + Hash + Debug + 'static {
     fn to_ip(self) -> IpAddr;
     /// From a std address of the same family.
     fn from_ip(ip: IpAddr) -> Option<Self>;
+    /// Address width in bits (32 or 128).
+    const BITS: u32;
     /// Packs the address into 128 bits for hashing.
     fn bits(self) -> u128;
     /// The address with a persistence netmask applied (the client network of a template).
@@ -75,6 +77,7 @@ pub trait ConnAddr: Copy + Eq + Hash + Debug + 'static {
 
 impl ConnAddr for Ipv4Addr {
     const UNSPECIFIED: Self = Ipv4Addr::UNSPECIFIED;
+    const BITS: u32 = 32;
     fn to_ip(self) -> IpAddr {
         IpAddr::V4(self)
     }
@@ -101,6 +104,7 @@ impl ConnAddr for Ipv4Addr {
 
 impl ConnAddr for Ipv6Addr {
     const UNSPECIFIED: Self = Ipv6Addr::UNSPECIFIED;
+    const BITS: u32 = 128;
     fn to_ip(self) -> IpAddr {
         IpAddr::V6(self)
     }
@@ -309,17 +313,30 @@ impl<A: ConnAddr> ConnTable<A> {
             + (self.in_buckets.capacity() + self.out_buckets.capacity()) * size_of::<u32>()
     }
 
+    /// Keyed hash of two addresses and the packed ports. Two IPv4 addresses fit one word,
+    /// which halves the hashing work of the hot path; every bit still goes through the key.
+    #[inline]
+    fn hash_key(&self, a: A, b: A, ports: u64) -> usize {
+        let h = if A::BITS == 32 {
+            self.hasher
+                .hash_one(((a.bits() as u64) << 32 | b.bits() as u64, ports))
+        } else {
+            self.hasher.hash_one((a.bits(), b.bits(), ports))
+        };
+        h as usize & self.mask
+    }
+
     #[inline]
     fn hash_in(&self, proto: u8, caddr: A, cport: u16, vaddr: A, vport: u16) -> usize {
         let ports = (cport as u64) << 24 | (vport as u64) << 8 | proto as u64;
-        self.hasher.hash_one((caddr.bits(), vaddr.bits(), ports)) as usize & self.mask
+        self.hash_key(caddr, vaddr, ports)
     }
 
     #[inline]
     fn hash_out(&self, proto: u8, daddr: A, dport: u16, caddr: A, cport: u16) -> usize {
         // A different field order from hash_in keeps the two indexes independent.
         let ports = (dport as u64) << 24 | (cport as u64) << 8 | proto as u64;
-        self.hasher.hash_one((daddr.bits(), caddr.bits(), ports)) as usize & self.mask
+        self.hash_key(daddr, caddr, ports)
     }
 
     /// The connection (not template) matching `key`.

@@ -155,6 +155,8 @@ impl DropCounters {
 #[derive(Debug)]
 pub struct Engine {
     pub(crate) epoch: Instant,
+    /// The `now` of the latest call (clock arithmetic is skipped while it repeats).
+    last_now: Instant,
     pub(crate) now_ms: u64,
     pub(crate) tick: u32,
     pub(crate) services: ServiceTable,
@@ -199,6 +201,7 @@ impl Engine {
     pub fn new(now: Instant, cfg: EngineConfig) -> Self {
         Self {
             epoch: now,
+            last_now: now,
             now_ms: 0,
             tick: 0,
             services: ServiceTable::default(),
@@ -227,7 +230,13 @@ impl Engine {
     }
 
     /// Moves the engine clock forward to `now` (never backwards).
+    #[inline]
     pub(crate) fn advance(&mut self, now: Instant) {
+        // A worker passes one `now` for a whole batch of frames: skip the arithmetic.
+        if now == self.last_now {
+            return;
+        }
+        self.last_now = now;
         let ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
         if ms > self.now_ms {
             self.now_ms = ms;

@@ -143,6 +143,7 @@ impl Engine {
     /// Rejects a packet that does not fit `mtu - overhead`: DF IPv4 and all IPv6 get an ICMP
     /// error back (when `pmtu_disc` is on); others are dropped because the data path does
     /// not fragment.
+    #[inline]
     fn mtu_check<A>(
         &mut self,
         f: &Flow<A>,
@@ -154,20 +155,25 @@ impl Engine {
         if f.ip_len <= room {
             return None;
         }
+        Some(self.too_big(f, pkt, room))
+    }
+
+    #[cold]
+    fn too_big<A>(&mut self, f: &Flow<A>, pkt: &mut PacketBuf<'_>, room: usize) -> Verdict {
         let v6 = is_ipv6(pkt, f.l3);
         let df = v6 || Ipv4Packet::new_unchecked(&pkt.data()[f.l3..]).dont_frag();
         if !df || !self.sysctl.pmtu_disc {
-            return Some(self.drop(DropReason::TooBig));
+            return self.drop(DropReason::TooBig);
         }
         self.drops.count(DropReason::TooBig);
         let report = if v6 { room.max(1280) } else { room.max(68) };
         let src = ip_dst(pkt, f.l3);
-        Some(self.send_icmp(
+        self.send_icmp(
             f.ingress,
             pkt,
             src,
             IcmpKind::TooBig(report.min(65535) as u16),
-        ))
+        )
     }
 
     /// Prepends the outer header of an IPIP / IP6IP6 / 4in6 / 6in4 tunnel towards `rip`.
@@ -279,6 +285,7 @@ fn ip_dst(pkt: &PacketBuf<'_>, l3: usize) -> IpAddr {
 }
 
 /// Decrements TTL / hop limit; false when it was ≤ 1 (the packet must not be forwarded).
+#[inline]
 pub(crate) fn decrement_ttl(pkt: &mut PacketBuf<'_>, l3: usize) -> bool {
     let data = &mut pkt.data_mut()[l3..];
     if data[0] >> 4 == 6 {
@@ -291,6 +298,7 @@ pub(crate) fn decrement_ttl(pkt: &mut PacketBuf<'_>, l3: usize) -> bool {
 }
 
 /// Writes the next hop's Ethernet addresses.
+#[inline]
 pub(crate) fn set_macs(pkt: &mut PacketBuf<'_>, nh: &NextHop) {
     let mut eth = EthernetFrame::new_unchecked(pkt.data_mut());
     eth.set_dst_addr(EthernetAddress(nh.dst_mac));

@@ -115,6 +115,9 @@ pub fn run(cfg: DaemonConfig) -> Result<()> {
         .build()
         .context("starting the control-plane runtime")?;
     let result = rt.block_on(control_plane(&cfg, engine.clone(), steering.clone(), netsync));
+    // Dropping the runtime drops its remaining tasks (the aborted control server and any open
+    // control connections), which hold clones of `steering`.
+    drop(rt);
 
     stop.store(true, Ordering::Relaxed);
     for w in workers {

@@ -1,10 +1,11 @@
 //! Drives the established-flow hot path without criterion, for profilers:
 //! `valgrind --tool=callgrind target/release/examples/hotpath dr 10000 200000`.
-//! Arguments: method (dr, tun, nat), connections, packets.
+//! Arguments: mode (`dr`, `tun`, `nat`: established flows; `new-wlc`, `new-mh`, …: new
+//! connections over 100 real servers), connections in the table, packets.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use etherparse::PacketBuilder;
 use rvs_api::{DestSpec, ForwardMethod, Protocol, Request, Response, ServiceKey, ServiceSpec};
@@ -213,16 +214,38 @@ impl Rng {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let method = match args.get(1).map(String::as_str) {
-        Some("tun") => ForwardMethod::Tunnel,
-        Some("nat") => ForwardMethod::Masq,
-        _ => ForwardMethod::Route,
-    };
+    let mode = args.get(1).map_or("dr", String::as_str);
     let n: u32 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let packets: u32 = args
         .get(3)
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
+    if let Some(sched) = mode.strip_prefix("new-") {
+        // New connections from distinct clients over 100 real servers.
+        let (engine, ext, now) = engine(ForwardMethod::Route, sched, 100, packets as usize);
+        let mut r = Runner {
+            engine,
+            ext,
+            now,
+            buf: vec![0; 2048],
+        };
+        let syn = template(true);
+        let start = Instant::now();
+        for i in 0..packets {
+            black_box(r.run(&syn, i));
+        }
+        let t = start.elapsed();
+        println!(
+            "new connections ({sched}, 100 real servers): {} ns each",
+            t.as_nanos() / u128::from(packets.max(1))
+        );
+        return;
+    }
+    let method = match mode {
+        "tun" => ForwardMethod::Tunnel,
+        "nat" => ForwardMethod::Masq,
+        _ => ForwardMethod::Route,
+    };
     let mut r = populated(method, n);
     let ack = template(false);
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -233,9 +256,7 @@ fn main() {
     }
     let t = start.elapsed();
     println!(
-        "{:?}: {} ns per packet",
-        method,
-        t.as_nanos() / u128::from(packets)
+        "{method:?}: {} ns per packet",
+        t.as_nanos() / u128::from(packets.max(1))
     );
-    let _ = Duration::ZERO;
 }

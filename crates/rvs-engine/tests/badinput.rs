@@ -623,8 +623,11 @@ proptest! {
     #[test]
     fn mutated_frames_never_panic(
         picks in proptest::collection::vec((0usize..64, proptest::collection::vec(mutation(), 0..6), any::<bool>()), 1..12),
+        fast_path in any::<bool>(),
     ) {
         let mut lab = busy_lab();
+        // The fast-path export bookkeeping runs on the same packets.
+        lab.engine.set_fast_path(fast_path);
         let seeds = seeds();
         for (pick, muts, int) in picks {
             let mut f = seeds[pick % seeds.len()].clone();
@@ -646,6 +649,7 @@ proptest! {
                 }
             }
             lab.advance(std::time::Duration::from_millis(250));
+            lab.engine.drain_fast_updates();
         }
     }
 

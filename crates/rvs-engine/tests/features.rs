@@ -1078,7 +1078,10 @@ fn sweeping_a_large_table_expires_everything() {
         lab.add_dest(key, rip(false, i), 53, ForwardMethod::Route, 1);
     }
     for n in 0..5000 {
-        let out = lab.run(lab.ext, &from_client(cl(n, 5353), vip_sock(false, 53), L4::Udp, b"q"));
+        let out = lab.run(
+            lab.ext,
+            &from_client(cl(n, 5353), vip_sock(false, 53), L4::Udp, b"q"),
+        );
         assert_eq!(out.verdict, Verdict::Transmit(lab.int));
     }
     assert_eq!(lab.engine.conn_count(), (5000, 0));
@@ -1090,7 +1093,12 @@ fn sweeping_a_large_table_expires_everything() {
     // The sweep covers the table in slices every 100 ms: within a second all are gone.
     lab.advance_by_steps(Duration::from_secs(2), Duration::from_millis(100));
     assert_eq!(lab.engine.conn_count(), (0, 0));
-    let total: u32 = lab.service(key).dests.iter().map(|d| d.activeconns + d.inactconns).sum();
+    let total: u32 = lab
+        .service(key)
+        .dests
+        .iter()
+        .map(|d| d.activeconns + d.inactconns)
+        .sum();
     assert_eq!(total, 0);
 }
 
@@ -1098,13 +1106,24 @@ fn sweeping_a_large_table_expires_everything() {
 fn persistent_client_of_a_deleted_server_is_rescheduled() {
     let (mut lab, key) = persistent_lab();
     let first = to(&mut lab, cl(0, 1000), TH_SYN).unwrap();
-    lab.ok(Request::DelDest { service: key, addr: rip(false, first), port: 80 });
+    lab.ok(Request::DelDest {
+        service: key,
+        addr: rip(false, first),
+        port: 80,
+    });
     // The old connection's packets are dropped (expire_nodest_conn = 0) ...
-    assert_eq!(tcp(&mut lab, cl(0, 1000), TH_ACK).verdict, Verdict::Drop(DropReason::DestUnavailable));
+    assert_eq!(
+        tcp(&mut lab, cl(0, 1000), TH_ACK).verdict,
+        Verdict::Drop(DropReason::DestUnavailable)
+    );
     // ... but a new connection of the same client is not stuck to the deleted server.
     let other = to(&mut lab, cl(0, 1001), TH_SYN).expect("rescheduled");
     assert_ne!(other, first);
-    let live: Vec<_> = lab.templates().into_iter().filter(|t| t.vport == 80).collect();
+    let live: Vec<_> = lab
+        .templates()
+        .into_iter()
+        .filter(|t| t.vport == 80)
+        .collect();
     assert_eq!(live.len(), 1, "the old template is invalidated: {live:?}");
     assert_eq!(live[0].daddr, rip(false, other));
 }
@@ -1115,14 +1134,24 @@ fn ipv6_service_with_ipv4_tunnel_server() {
     let key = tcp_key(vip6(), 80);
     lab.add_service(key, "rr", |_| {});
     lab.add_dest(key, rip(false, 0), 80, ForwardMethod::Tunnel, 1);
-    let f = from_client(SocketAddr::new(client(true, 0), 1000), vip_sock(true, 80), tcp_flags(TH_SYN), b"");
+    let f = from_client(
+        SocketAddr::new(client(true, 0), 1000),
+        vip_sock(true, 80),
+        tcp_flags(TH_SYN),
+        b"",
+    );
     let out = lab.run(lab.ext, &f);
     assert_eq!(out.verdict, Verdict::Transmit(lab.int));
     let p = parse(&out.bytes);
     assert_eq!(p.ethertype, 0x0800);
-    assert_eq!((p.ip.src(), p.ip.dst(), p.ip.proto()), (dip_int4(), rip(false, 0), 41));
+    assert_eq!(
+        (p.ip.src(), p.ip.dst(), p.ip.proto()),
+        (dip_int4(), rip(false, 0), 41)
+    );
     p.ip.assert_header_checksum();
     assert_eq!(p.ip.payload(), &ttl_minus_one(&f[14..])[..]);
-    let IpView::V4(h, _) = &p.ip else { unreachable!() };
+    let IpView::V4(h, _) = &p.ip else {
+        unreachable!()
+    };
     assert!(!h.dont_fragment, "an IPv6 inner packet gives DF = 0 (IPVS)");
 }

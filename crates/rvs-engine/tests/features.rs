@@ -1155,3 +1155,51 @@ fn ipv6_service_with_ipv4_tunnel_server() {
     };
     assert!(!h.dont_fragment, "an IPv6 inner packet gives DF = 0 (IPVS)");
 }
+
+#[test]
+fn next_hop_changes_apply_to_live_connections() {
+    let mut lab = Lab::new();
+    let key = tcp_key(vip4(), 80);
+    lab.add_service(key, "rr", |_| {});
+    lab.add_dest(key, rip(false, 0), 80, ForwardMethod::Route, 1);
+    let c = cl(0, 1000);
+    assert_eq!(&tcp(&mut lab, c, TH_SYN).bytes[0..6], &rs_mac(0));
+    // The real server's MAC changes (failover of its NIC): the cached next hop follows.
+    let new_mac = [2, 0xaa, 0, 0, 0, 1];
+    lab.engine
+        .set_neighbour(lab.int, rip(false, 0), Some(new_mac));
+    assert_eq!(&tcp(&mut lab, c, TH_ACK).bytes[0..6], &new_mac);
+    // The neighbour is forgotten: the packet is dropped and a resolution requested.
+    lab.engine.drain_events();
+    lab.engine.set_neighbour(lab.int, rip(false, 0), None);
+    assert_eq!(
+        tcp(&mut lab, c, TH_ACK).verdict,
+        Verdict::Drop(DropReason::NoNeighbour)
+    );
+    assert_eq!(
+        lab.engine.drain_events(),
+        vec![rvs_engine::Event::ResolveNeighbour {
+            iface: lab.int,
+            addr: rip(false, 0)
+        }]
+    );
+    // The route moves to the external interface.
+    let mut routes = lab.engine.l2().routes().to_vec();
+    routes.retain(|r| r.dst != ip("198.18.1.0"));
+    routes.push(rvs_engine::Route {
+        dst: ip("198.18.1.0"),
+        prefix_len: 24,
+        iface: lab.ext,
+        gateway: None,
+        src: None,
+    });
+    lab.engine.set_routes(routes);
+    lab.engine
+        .set_neighbour(lab.ext, rip(false, 0), Some(new_mac));
+    let out = tcp(&mut lab, c, TH_ACK);
+    assert_eq!(out.verdict, Verdict::Transmit(lab.ext));
+    assert_eq!(
+        (&out.bytes[0..6], &out.bytes[6..12]),
+        (&new_mac[..], &EXT_MAC[..])
+    );
+}

@@ -484,6 +484,12 @@ const fn def(long: &'static str, short: Option<char>, arg: ArgKind, tag: Tag) ->
     }
 }
 
+/// Every option's long name and short letter, in the option table's order (for `-h` checks).
+#[cfg(test)]
+pub(crate) fn option_names() -> impl Iterator<Item = (&'static str, Option<char>)> {
+    OPTIONS.iter().map(|o| (o.long, o.short))
+}
+
 /// ipvsadm 1.31's popt table, in its order (the first match wins), plus `--json`.
 static OPTIONS: &[OptDef] = &[
     def(

@@ -1,4 +1,4 @@
-//! Every text rvsadm prints: ipvsadm 1.31's help, version, listings and save format.
+//! Every text rvsadm prints: help, version, listings and save format.
 //!
 //! The layouts are ipvsadm's `printf` formats, reproduced byte for byte (trailing spaces
 //! included). Two ipvsadm bugs are fixed on purpose (see docs/rvsadm.md): firewall marks are
@@ -24,7 +24,8 @@ pub fn tryhelp(prog: &str) -> String {
     format!("Try `{prog} -h' or '{prog} --help' for more information.\n")
 }
 
-/// ipvsadm 1.31's usage text (`-h`), with `prog` for every program name.
+/// The `-h` text: the version line, ipvsadm's usage synopsis (the command-line interface,
+/// with `prog` for every program name), then rvs's own description of every option.
 pub fn usage(prog: &str) -> String {
     let mut s = String::from(VERSION_LINE);
     s.push_str("Usage:\n");
@@ -50,73 +51,91 @@ pub fn usage(prog: &str) -> String {
     s
 }
 
+/// rvs's description of the options (not ipvsadm's wording).
 const USAGE_BODY: &str = "\
+rvsadm configures rvsd, the rvs director, with ipvsadm's command line.
+Where an option has a short and a long form, they are equivalent.
+
 Commands:
-Either long or short options are allowed.
-  --add-service     -A        add virtual service with options
-  --edit-service    -E        edit virtual service with options
-  --delete-service  -D        delete virtual service
-  --clear           -C        clear the whole table
-  --restore         -R        restore rules from stdin
-  --save            -S        save rules to stdout
-  --add-server      -a        add real server with options
-  --edit-server     -e        edit real server with options
-  --delete-server   -d        delete real server
-  --list            -L|-l     list the table
-  --zero            -Z        zero counters in a service or all services
-  --set tcp tcpfin udp        set connection timeout values
-  --start-daemon              start connection sync daemon
-  --stop-daemon               stop connection sync daemon
-  --help            -h        display this help message
+  -A  --add-service       create a virtual service
+  -E  --edit-service      change a virtual service; options left out go back to their defaults
+  -D  --delete-service    remove a virtual service with its real servers
+  -C  --clear             remove every virtual service
+  -R  --restore           run the commands read from standard input (the format -S writes)
+  -S  --save              write the table as commands that -R accepts
+  -a  --add-server        add a real server to a virtual service
+  -e  --edit-server       change a real server; options left out go back to their defaults
+  -d  --delete-server     remove a real server from a virtual service
+  -L  --list  (or -l)     show the virtual services, or another table (-c, --timeout, --daemon)
+  -Z  --zero              reset the statistics of one virtual service, or of all of them
+      --set TCP FIN UDP   idle timeouts in seconds: established TCP, TCP after FIN, UDP
+                          (0 keeps the current value)
+      --start-daemon      start connection synchronisation (not available in rvsd yet)
+      --stop-daemon       stop connection synchronisation
+  -h  --help              print this text
+  -v  --version           print the version line
 
-virtual-service:
-  --tcp-service|-t  service-address   service-address is host[:port]
-  --udp-service|-u  service-address   service-address is host[:port]
-  --sctp-service    service-address   service-address is host[:port]
-  --fwmark-service|-f fwmark          fwmark is an integer greater than zero
+virtual-service (one of):
+  -t  --tcp-service ADDR[:PORT]     TCP on ADDR, port PORT
+  -u  --udp-service ADDR[:PORT]     UDP on ADDR, port PORT
+      --sctp-service ADDR[:PORT]    SCTP on ADDR, port PORT
+  -f  --fwmark-service MARK         packets with firewall mark MARK (1 to 4294967295)
+  ADDR is an IPv4 address or host name, or an IPv6 address in brackets: [2001:db8::1]:80.
+  PORT is a number or a name from /etc/services; port 0 needs -p.
 
-Options:
-  --ipv6         -6                   fwmark entry uses IPv6
-  --scheduler    -s scheduler         one of rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh,
-                                      the default scheduler is wlc.
-  --pe            engine              alternate persistence engine may be sip,
-                                      not set by default.
-  --persistent   -p [timeout]         persistent service
-  --netmask      -M netmask           persistent granularity mask
-  --real-server  -r server-address    server-address is host (and port)
-  --gatewaying   -g                   gatewaying (direct routing) (default)
-  --ipip         -i                   ipip encapsulation (tunneling)
-  --masquerading -m                   masquerading (NAT)
-  --tun-type      type                one of ipip|gue|gre,
-                                      the default tunnel type is ipip.
-  --tun-port      port                tunnel destination port
-  --tun-nocsum                        tunnel encapsulation without checksum
-  --tun-csum                          tunnel encapsulation with checksum
-  --tun-remcsum                       tunnel encapsulation with remote checksum
-  --weight       -w weight            capacity of real server
-  --u-threshold  -x uthreshold        upper threshold of connections
-  --l-threshold  -y lthreshold        lower threshold of connections
-  --connection   -c                   output of current IPVS connections
-  --timeout                           output of timeout (tcp tcpfin udp)
-  --daemon                            output of daemon information
-  --stats                             output of statistics information
-  --rate                              output of rate information
-  --exact                             expand numbers (display exact values)
-  --thresholds                        output of thresholds information
-  --persistent-conn                   output of persistent connection info
-  --tun-info                          output of tunnel information
-  --nosort                            disable sorting output of service/server entries
-  --sort                              does nothing, for backwards compatibility
-  --ops          -o                   one-packet scheduling
-  --numeric      -n                   numeric output of addresses and ports
-  --sched-flags  -b flags             scheduler flags (comma-separated)
-Daemon Options:
-  --syncid sid                        syncid for connection sync (default=255)
-  --sync-maxlen length                Max sync message length (default=1472)
-  --mcast-interface interface         multicast interface for connection sync
-  --mcast-group address               IPv4/IPv6 group (default=224.0.0.81)
-  --mcast-port port                   UDP port (default=8848)
-  --mcast-ttl ttl                     Multicast TTL (default=1)
+Virtual service options:
+  -s  --scheduler NAME       how new connections are spread over the real servers:
+                             rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh twos (default wlc)
+  -p  --persistent [SECS]    keep sending a client to the same real server while it is seen
+                             within SECS seconds (360 if SECS is left out)
+  -M  --netmask MASK         with -p: clients within MASK (IPv4 mask, or IPv6 prefix length)
+                             count as one client
+      --pe NAME              persistence engine (sip); none unless given
+  -b  --sched-flags LIST     scheduler flags, separated by commas: flag-1 flag-2 flag-3,
+                             sh-fallback sh-port (sh), mh-fallback mh-port (mh)
+  -o  --ops                  one-packet scheduling: every UDP datagram is scheduled on its own
+  -6  --ipv6                 with -f: the firewall mark applies to IPv6 packets
+
+Real server options:
+  -r  --real-server ADDR[:PORT]   the real server; PORT defaults to the virtual service's,
+                                  and with -g or -i it is always the virtual service's (not -f)
+  -g  --gatewaying           forward by direct routing (the default)
+  -i  --ipip                 forward through a tunnel (IPIP, GUE or GRE: see --tun-type)
+  -m  --masquerading         forward by NAT
+  -w  --weight N             share of new connections, 0 to 65535 (default 1);
+                             0 sends no new connections, existing ones go on
+  -x  --u-threshold N        send no new connections once it has N connections (0: no limit)
+  -y  --l-threshold N        send new connections again when it has fewer than N
+                             (0: fewer than 3/4 of the upper threshold)
+      --tun-type TYPE        tunnel encapsulation: ipip (default), gue or gre
+      --tun-port PORT        UDP destination port of the GUE encapsulation
+      --tun-nocsum           tunnel header without a checksum (the default)
+      --tun-csum             tunnel header with a checksum
+      --tun-remcsum          GUE remote checksum offload
+
+List options (-L):
+  -n  --numeric              print addresses and ports as numbers, without name lookups
+                             (with -S too)
+  -c  --connection           the connection table instead of the services
+      --timeout              the three idle timeouts
+      --daemon               the connection synchronisation daemons
+      --stats                packet and byte counters since start or the last -Z
+      --rate                 connections, packets and bytes per second
+  -X  --exact                counters in full, without K, M, G or T
+      --thresholds           the upper and lower connection thresholds
+      --persistent-conn      persistence templates per real server
+      --tun-info             the tunnel settings of each real server
+      --nosort               rvsd's order instead of sorted by address
+      --sort                 accepted for compatibility; sorting is the default
+      --json                 the same data as JSON (an rvs addition)
+
+Connection synchronisation options (--start-daemon):
+      --syncid ID            synchronisation group, 0 to 255 (default 0)
+      --sync-maxlen BYTES    largest synchronisation message
+      --mcast-interface IF   interface the messages use
+      --mcast-group ADDR     multicast group, IPv4 or IPv6 (default 224.0.0.81)
+      --mcast-port PORT      UDP port (default 8848)
+      --mcast-ttl TTL        multicast TTL (default 1)
 ";
 
 /// The version header of a full listing.
@@ -709,6 +728,22 @@ pub fn sort_dests(se: &mut ServiceEntry) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every option of the table is described in `-h`, with its short form where it has one.
+    #[test]
+    fn help_names_every_option() {
+        let help = usage("rvsadm");
+        for (long, short) in super::super::args::option_names() {
+            assert!(help.contains(&format!("--{long}")), "--{long}");
+            if let Some(c) = short {
+                let both = format!("  -{c}  --{long}");
+                assert!(
+                    help.contains(&both) || (c == 'l' && help.contains("(or -l)")),
+                    "{both}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn largenum_examples() {

@@ -47,7 +47,71 @@ struct rvs_vlan_hdr {
 };
 
 /* Number of per-CPU counter slots; the programs use the first few, userspace reads all. */
-#define RVS_STATS_SLOTS 16
+#define RVS_STATS_SLOTS 32
+
+/*
+ * One steering program serves every interface of a director. Each interface gets a slot
+ * (0..RVS_MAX_IFACES-1): iface_slots maps its ifindex to the slot, tx_ports maps the slot to
+ * the ifindex for redirects, and the AF_XDP socket of (slot, rx queue) sits in xsks at
+ * slot * RVS_MAX_QUEUES + queue.
+ */
+#define RVS_MAX_IFACES 64
+#define RVS_MAX_QUEUES 64
+
+/*
+ * Fast path (docs/fastpath.md): a TCP/UDP packet as received. An IPv4 address fills the first
+ * four bytes of its array and leaves the rest zero; ports are in network order.
+ */
+struct flow_key {
+	__u8 family; /* RVS_AF_INET / RVS_AF_INET6 */
+	__u8 proto;  /* IPPROTO_TCP / IPPROTO_UDP */
+	__be16 sport;
+	__be16 dport;
+	__u16 pad; /* always zero: hashed as part of the key */
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+/* fast_action.kind */
+enum {
+	FAST_ROUTE = 1,   /* DR: next-hop MACs only */
+	FAST_NAT_DST = 2, /* daddr := addr1, dport := port */
+	FAST_NAT_SRC = 3, /* saddr := addr1, sport := port */
+	FAST_TUNNEL4 = 4, /* prepend IPv4 addr2 -> addr1 */
+	FAST_TUNNEL6 = 5, /* prepend IPv6 addr2 -> addr1 */
+};
+
+/* What the engine wants done with a flow's packets; 72 bytes, no implicit padding. */
+struct fast_action {
+	__u8 kind;
+	__u8 pad0;
+	__u16 max_len;	       /* largest IP datagram forwarded here (host order); larger: punt */
+	__u32 egress_ifindex;  /* == ingress ifindex: XDP_TX, else redirect through tx_ports */
+	__u32 egress_slot;     /* key in tx_ports */
+	__u32 stats_index;     /* slot in fast_stats */
+	__u8 dst_mac[6];
+	__u8 src_mac[6];
+	__be16 port;	       /* NAT_DST: new dport; NAT_SRC: new sport */
+	__u16 pad1;
+	__u8 addr1[16];	       /* NAT: new address; TUNNEL: outer daddr (RIP) */
+	__u8 addr2[16];	       /* TUNNEL: outer saddr (DIP) */
+	__u64 last_seen_ns;    /* bpf_ktime_get_ns() of the last packet forwarded */
+};
+
+/* The Rust side (rvs_io::xdp::FlowKey/FastAction) writes these offsets; keep them fixed. */
+_Static_assert(sizeof(struct flow_key) == 40, "flow_key layout");
+_Static_assert(__builtin_offsetof(struct flow_key, saddr) == 8, "flow_key layout");
+_Static_assert(sizeof(struct fast_action) == 72, "fast_action layout");
+_Static_assert(__builtin_offsetof(struct fast_action, dst_mac) == 16, "fast_action layout");
+_Static_assert(__builtin_offsetof(struct fast_action, port) == 28, "fast_action layout");
+_Static_assert(__builtin_offsetof(struct fast_action, addr1) == 32, "fast_action layout");
+_Static_assert(__builtin_offsetof(struct fast_action, last_seen_ns) == 64, "fast_action layout");
+
+/* Per-CPU packet and byte counts of one fast_stats slot. */
+struct fast_stats {
+	__u64 packets;
+	__u64 bytes; /* IP datagram length as received */
+};
 
 /*
  * Walks the Ethernet header and up to two VLAN tags (QinQ). Returns the byte offset of the

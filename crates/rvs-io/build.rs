@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The programs to build: `bpf/<name>.bpf.c` becomes `$OUT_DIR/<name>.bpf.o`.
-const PROGRAMS: &[&str] = &["steer", "tun_decap"];
+const PROGRAMS: &[&str] = &["steer", "tun_decap", "xdp_pass", "xdp_gen"];
 /// Headers the programs include; a change rebuilds them.
 const HEADERS: &[&str] = &["rvs_bpf.h"];
 

@@ -101,3 +101,29 @@ pub fn current_id() -> Result<u64, IoError> {
             source,
         })
 }
+
+/// The calling thread's network namespace as an open file, to come back to it later with
+/// [`enter_file`] (interfaces and their indexes belong to a namespace).
+pub(crate) fn current_file() -> Result<File, IoError> {
+    File::open("/proc/thread-self/ns/net").map_err(|source| IoError::Netns {
+        name: "/proc/thread-self/ns/net".to_owned(),
+        source,
+    })
+}
+
+/// Moves the calling thread into the namespace `ns` (from [`current_file`]) until the guard
+/// drops, or returns `None` when the thread is already there.
+pub(crate) fn enter_file(ns: &File) -> Result<Option<NetnsGuard>, IoError> {
+    let err = |source| IoError::Netns {
+        name: "/proc/thread-self/ns/net".to_owned(),
+        source,
+    };
+    let here = std::fs::metadata("/proc/thread-self/ns/net").map_err(err)?;
+    let there = ns.metadata().map_err(err)?;
+    if (here.dev(), here.ino()) == (there.dev(), there.ino()) {
+        return Ok(None);
+    }
+    let prev: OwnedFd = current_file()?.into();
+    sys::setns(ns.as_fd(), libc::CLONE_NEWNET).map_err(err)?;
+    Ok(Some(NetnsGuard { prev }))
+}

@@ -366,67 +366,232 @@ fn socklen<T>() -> libc::socklen_t {
     libc::socklen_t::try_from(size_of::<T>()).unwrap_or(libc::socklen_t::MAX)
 }
 
-/// `bpf(BPF_PROG_TEST_RUN)` of an XDP program on one frame: returns the program's return value
-/// and the frame as the program left it (written into `out`, whose used length is returned).
-pub(crate) fn bpf_prog_test_run_xdp(
-    prog_fd: BorrowedFd<'_>,
-    frame: &[u8],
-    out: &mut [u8],
-) -> io::Result<(u32, usize)> {
-    /// The `test` member of `union bpf_attr` (linux/bpf.h).
-    #[repr(C)]
-    struct TestRun {
-        prog_fd: u32,
-        retval: u32,
-        data_size_in: u32,
-        data_size_out: u32,
-        data_in: u64,
-        data_out: u64,
-        repeat: u32,
-        duration: u32,
-        ctx_size_in: u32,
-        ctx_size_out: u32,
-        ctx_in: u64,
-        ctx_out: u64,
-        flags: u32,
-        cpu: u32,
-        batch_size: u32,
-        _pad: u32,
-    }
-    const BPF_PROG_TEST_RUN: libc::c_long = 10;
-    let too_big = || io::Error::new(io::ErrorKind::InvalidInput, "frame too large");
-    let mut attr = TestRun {
-        prog_fd: u32::try_from(prog_fd.as_raw_fd())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "negative fd"))?,
-        retval: 0,
-        data_size_in: u32::try_from(frame.len()).map_err(|_| too_big())?,
-        data_size_out: u32::try_from(out.len()).map_err(|_| too_big())?,
-        data_in: frame.as_ptr() as u64,
-        data_out: out.as_mut_ptr() as u64,
-        repeat: 1,
-        duration: 0,
-        ctx_size_in: 0,
-        ctx_size_out: 0,
-        ctx_in: 0,
-        ctx_out: 0,
-        flags: 0,
-        cpu: 0,
-        batch_size: 0,
-        _pad: 0,
-    };
-    // SAFETY: attr is a live, fully initialised bpf_attr prefix; data_in points to frame.len()
-    // readable bytes and data_out to out.len() writable bytes, both alive for the call; the
-    // kernel writes retval/data_size_out/duration in attr and at most out.len() bytes to out.
+/// `struct xdp_md` (linux/bpf.h): the context of a `BPF_PROG_TEST_RUN` of an XDP program.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct XdpMd {
+    data: u32,
+    data_end: u32,
+    data_meta: u32,
+    ingress_ifindex: u32,
+    rx_queue_index: u32,
+    egress_ifindex: u32,
+}
+
+/// The `test` member of `union bpf_attr` (linux/bpf.h).
+#[repr(C)]
+#[derive(Debug)]
+struct TestRun {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
+    flags: u32,
+    cpu: u32,
+    batch_size: u32,
+    _pad: u32,
+}
+
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
+
+fn fd_u32(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    u32::try_from(fd.as_raw_fd())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "negative fd"))
+}
+
+fn len_u32(len: usize) -> io::Result<u32> {
+    u32::try_from(len).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))
+}
+
+/// Issues `bpf(BPF_PROG_TEST_RUN)` with `attr`, whose pointers the caller keeps alive.
+fn test_run(attr: &mut TestRun) -> io::Result<()> {
+    // SAFETY: attr is a live, fully initialised bpf_attr prefix of the size we pass; every
+    // pointer in it (data_in/data_out/ctx_in, set by the callers) refers to a buffer of the
+    // stated size that outlives the call. The kernel writes retval/data_size_out/duration in
+    // attr and at most data_size_out bytes to data_out.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_bpf,
             BPF_PROG_TEST_RUN,
-            &mut attr as *mut TestRun,
+            attr as *mut TestRun,
             size_of::<TestRun>(),
         )
     };
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
+    Ok(())
+}
+
+/// `bpf(BPF_PROG_TEST_RUN)` of an XDP program on one frame: returns the program's return value
+/// and the frame as the program left it (written into `out`, whose used length is returned).
+///
+/// With `rx = Some((ifindex, queue))` the frame is received on that interface (resolved in the
+/// calling thread's network namespace) and queue, as `ctx->ingress_ifindex` and
+/// `ctx->rx_queue_index` show; otherwise it arrives on the loopback device, queue 0.
+pub(crate) fn bpf_prog_test_run_xdp(
+    prog_fd: BorrowedFd<'_>,
+    frame: &[u8],
+    out: &mut [u8],
+    rx: Option<(u32, u32)>,
+) -> io::Result<(u32, usize)> {
+    let ctx = rx.map(|(ifindex, queue)| XdpMd {
+        data_end: u32::try_from(frame.len()).unwrap_or(u32::MAX),
+        ingress_ifindex: ifindex,
+        rx_queue_index: queue,
+        ..XdpMd::default()
+    });
+    let mut attr = TestRun {
+        prog_fd: fd_u32(prog_fd)?,
+        retval: 0,
+        data_size_in: len_u32(frame.len())?,
+        data_size_out: len_u32(out.len())?,
+        data_in: frame.as_ptr() as u64,
+        data_out: out.as_mut_ptr() as u64,
+        repeat: 1,
+        duration: 0,
+        ctx_size_in: if ctx.is_some() {
+            size_of::<XdpMd>() as u32
+        } else {
+            0
+        },
+        ctx_size_out: 0,
+        ctx_in: ctx.as_ref().map_or(0, |c| c as *const XdpMd as u64),
+        ctx_out: 0,
+        flags: 0,
+        cpu: 0,
+        batch_size: 0,
+        _pad: 0,
+    };
+    test_run(&mut attr)?;
     Ok((attr.retval, (attr.data_size_out as usize).min(out.len())))
+}
+
+/// `bpf(BPF_PROG_RUN)` of an XDP program in live-frames mode (`BPF_F_TEST_XDP_LIVE_FRAMES`):
+/// runs it `repeat` times on copies of `frame` as if received on `ifindex` (calling thread's
+/// namespace), and the kernel carries out each verdict (XDP_TX transmits out of `ifindex`).
+pub(crate) fn bpf_prog_run_xdp_live(
+    prog_fd: BorrowedFd<'_>,
+    frame: &[u8],
+    ifindex: u32,
+    repeat: u32,
+    batch_size: u32,
+) -> io::Result<()> {
+    const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 1 << 1;
+    let ctx = XdpMd {
+        data_end: len_u32(frame.len())?,
+        ingress_ifindex: ifindex,
+        ..XdpMd::default()
+    };
+    let mut attr = TestRun {
+        prog_fd: fd_u32(prog_fd)?,
+        retval: 0,
+        data_size_in: len_u32(frame.len())?,
+        data_size_out: 0,
+        data_in: frame.as_ptr() as u64,
+        data_out: 0,
+        repeat,
+        duration: 0,
+        ctx_size_in: size_of::<XdpMd>() as u32,
+        ctx_size_out: 0,
+        ctx_in: &ctx as *const XdpMd as u64,
+        ctx_out: 0,
+        flags: BPF_F_TEST_XDP_LIVE_FRAMES,
+        cpu: 0,
+        batch_size,
+        _pad: 0,
+    };
+    test_run(&mut attr)
+}
+
+/// `bpf(BPF_MAP_LOOKUP_BATCH)` on an array-like map (u32 keys): copies up to `count` entries
+/// starting after index `*token` (from the first one when `token` is `None`) into `keys` and
+/// `values`, and leaves in `*next` the token for the following call. Returns how many entries
+/// were copied and whether the end of the map was reached.
+///
+/// `keys` must hold `count` keys and `values` `count` values of the map's value size (per-CPU
+/// maps: rounded up to 8 bytes, times the number of possible CPUs).
+pub(crate) fn bpf_map_lookup_batch_u32(
+    map_fd: BorrowedFd<'_>,
+    token: Option<u32>,
+    next: &mut u32,
+    keys: &mut [u32],
+    values: &mut [u8],
+    count: u32,
+) -> io::Result<(u32, bool)> {
+    /// The `batch` member of `union bpf_attr` (linux/bpf.h).
+    #[repr(C)]
+    struct Batch {
+        in_batch: u64,
+        out_batch: u64,
+        keys: u64,
+        values: u64,
+        count: u32,
+        map_fd: u32,
+        elem_flags: u64,
+        flags: u64,
+    }
+    const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+    if keys.len() < count as usize {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "keys buffer too small",
+        ));
+    }
+    let token_in = token.unwrap_or(0);
+    let mut attr = Batch {
+        in_batch: if token.is_some() {
+            &token_in as *const u32 as u64
+        } else {
+            0
+        },
+        out_batch: next as *mut u32 as u64,
+        keys: keys.as_mut_ptr() as u64,
+        values: values.as_mut_ptr() as u64,
+        count,
+        map_fd: fd_u32(map_fd)?,
+        elem_flags: 0,
+        flags: 0,
+    };
+    // SAFETY: attr is a live, fully initialised bpf_attr prefix; in_batch (if set) points to a
+    // u32 token and out_batch to a writable u32, keys to `count` writable u32s (checked above),
+    // values to a buffer the caller sized for `count` values of this map (documented contract;
+    // the kernel writes exactly that much at most). All outlive the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            BPF_MAP_LOOKUP_BATCH,
+            &mut attr as *mut Batch,
+            size_of::<Batch>(),
+        )
+    };
+    if ret < 0 {
+        let e = io::Error::last_os_error();
+        // ENOENT: the end of the map; `count` says how many were copied before it.
+        if e.raw_os_error() == Some(libc::ENOENT) {
+            return Ok((attr.count, true));
+        }
+        return Err(e);
+    }
+    Ok((attr.count, false))
+}
+
+/// `clock_gettime(CLOCK_MONOTONIC)` in nanoseconds: the clock of `bpf_ktime_get_ns()`.
+pub(crate) fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a live, writable timespec; CLOCK_MONOTONIC always exists on Linux, so the
+    // call cannot fail (and ts stays zeroed if it somehow did).
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
 }

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use rvs_io::xdp::{self, Steering, TunDecap, XdpMode};
+use rvs_io::xdp::{self, TunDecap, XdpMode, XdpPass};
 
-use crate::util::{Netns, skip_unless_root, wait_for};
+use crate::util::{Netns, skip_unless_root, steering_on, wait_for};
 
 /// `ip -d link show` lists an XDP program as `prog/xdp id N`.
 fn ip_shows_xdp(ns: &Netns, ifname: &str) -> bool {
@@ -31,33 +31,60 @@ fn detach_on_drop_and_when_the_owner_is_killed() {
     ns.ip(&["link", "add", "x0", "type", "veth", "peer", "name", "x1"]);
     ns.ip(&["link", "set", "x0", "up"]);
     ns.ip(&["link", "set", "x1", "up"]);
-    let query = || ns.run(|| xdp::query("x0")).unwrap();
-    assert_eq!(query(), None);
+    let query = |ifname: &str| ns.run(|| xdp::query(ifname)).unwrap();
+    assert_eq!(query("x0"), None);
 
-    // Drop, both programs, both modes.
+    // Drop, every program, both modes. One steering program serves both ends.
     for mode in [XdpMode::Native, XdpMode::Skb] {
-        let s = ns.run(|| Steering::attach("x0", mode)).unwrap();
-        assert_eq!(s.attached_mode(), mode);
-        assert_eq!(query().map(|a| a.prog_id), Some(s.prog_id()));
-        assert!(ip_shows_xdp(&ns, "x0"));
-        // A second program cannot take the interface from the first.
+        let s = steering_on(&ns, &["x0", "x1"], mode).unwrap();
+        assert_eq!(s.slot_count(), 2);
+        for (slot, ifname) in [(0, "x0"), (1, "x1")] {
+            assert_eq!(s.attached_mode(slot), Some(mode));
+            assert_eq!(s.ifname(slot), Some(ifname));
+            assert_eq!(
+                query(ifname).map(|a| a.prog_id),
+                Some(s.prog_id()),
+                "the same program on every interface"
+            );
+            assert!(ip_shows_xdp(&ns, ifname));
+        }
+        assert_eq!(s.slot_of(s.ifindex(1).unwrap()), Some(1));
+        assert_eq!(s.attached_mode(2), None);
+        // A second program cannot take an interface from the first.
         let busy = ns
             .run(|| TunDecap::attach("x0", XdpMode::Auto))
             .unwrap_err();
         assert_eq!(busy.raw_os_error(), Some(16), "EBUSY: {busy}");
         drop(s);
-        assert_eq!(query(), None);
-        assert!(!ip_shows_xdp(&ns, "x0"));
+        for ifname in ["x0", "x1"] {
+            assert_eq!(query(ifname), None);
+            assert!(!ip_shows_xdp(&ns, ifname));
+        }
     }
+    // Attaching twice to the same interface is refused without touching the first link.
+    let mut s = steering_on(&ns, &["x0"], XdpMode::Native).unwrap();
+    let again = ns.run(|| s.attach("x0", XdpMode::Native)).unwrap_err();
+    assert!(
+        matches!(again, rvs_io::IoError::InvalidArgument(_)),
+        "{again}"
+    );
+    assert_eq!(query("x0").map(|a| a.prog_id), Some(s.prog_id()));
+    s.detach();
+    assert_eq!(query("x0"), None);
+
     let t = ns.run(|| TunDecap::attach("x0", XdpMode::Auto)).unwrap();
     assert_eq!(
         t.attached_mode(),
         XdpMode::Native,
         "veth supports native XDP"
     );
-    assert!(query().is_some());
+    assert!(query("x0").is_some());
     t.detach();
-    assert_eq!(query(), None);
+    assert_eq!(query("x0"), None);
+    let p = ns.run(|| XdpPass::attach("x0")).unwrap();
+    assert_eq!(query("x0").map(|a| a.prog_id), Some(p.prog_id()));
+    drop(p);
+    assert_eq!(query("x0"), None);
 
     // SIGKILL of the owning process.
     let Some(hold) = xdp_hold() else {
@@ -66,7 +93,7 @@ fn detach_on_drop_and_when_the_owner_is_killed() {
         );
         return;
     };
-    for prog in ["steer", "tun_decap"] {
+    for prog in ["steer", "tun_decap", "xdp_pass"] {
         let mut child = Command::new(&hold)
             .args([prog, "x0", ns.name.as_str(), "native"])
             .stdin(Stdio::piped())
@@ -81,13 +108,16 @@ fn detach_on_drop_and_when_the_owner_is_killed() {
             line.starts_with("attached x0 Native"),
             "xdp_hold said {line:?}"
         );
-        assert!(query().is_some());
+        assert!(query("x0").is_some());
         assert!(ip_shows_xdp(&ns, "x0"));
         child.kill().unwrap(); // SIGKILL: no destructor runs
         let status = child.wait().unwrap();
         assert!(!status.success());
         assert!(
-            wait_for(Duration::from_secs(2), || query().is_none().then_some(())).is_some(),
+            wait_for(Duration::from_secs(2), || query("x0")
+                .is_none()
+                .then_some(()))
+            .is_some(),
             "{prog}: program still attached after SIGKILL"
         );
         assert!(!ip_shows_xdp(&ns, "x0"));

@@ -13,7 +13,7 @@ use rvs_io::xdp::{self, Steering, VipKey, XdpMode};
 use rvs_io::xsk::{BindMode, XskConfig, XskSocket};
 
 use crate::pkt::{self, Responder, Seen};
-use crate::util::{Netns, ipaddr, skip_unless_root, veth};
+use crate::util::{Netns, ipaddr, skip_unless_root, steering_on, veth};
 
 /// The steering program and an echo worker running on one director interface.
 pub(crate) struct Harness {
@@ -62,7 +62,7 @@ impl Harness {
         config: &XskConfig,
         mode: XdpMode,
     ) -> Option<Self> {
-        let steer = match director.run(|| Steering::attach(ifname, mode)) {
+        let steer = match steering_on(director, &[ifname], mode) {
             Ok(s) => s,
             Err(e) if e.raw_os_error() == Some(libc_eopnotsupp()) => {
                 eprintln!("SKIP: no native XDP on veth here: {e}");
@@ -70,7 +70,7 @@ impl Harness {
             }
             Err(e) => panic!("attach: {e}"),
         };
-        assert_eq!(steer.attached_mode(), mode);
+        assert_eq!(steer.attached_mode(0), Some(mode));
         let sock = match director.run(|| XskSocket::open(ifname, 0, config)) {
             Ok(s) => s,
             Err(e) if e.raw_os_error() == Some(97) => {
@@ -81,7 +81,7 @@ impl Harness {
         };
         assert_eq!(sock.bind_mode(), BindMode::Copy, "veth gives copy mode");
         let mut steer = steer;
-        steer.register_xsk(0, &sock).unwrap();
+        steer.register_xsk(0, 0, &sock).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let worker_stop = stop.clone();
         let handle = std::thread::spawn(move || pkt::echo_worker(sock, resp, worker_stop));

@@ -4,6 +4,7 @@
 
 mod bpf_classify;
 mod detach;
+mod fastpath;
 mod netlink;
 mod pkt;
 mod steering;

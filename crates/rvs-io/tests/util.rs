@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use rvs_io::netlink::{MacAddr, Netlink};
 use rvs_io::netns;
+use rvs_io::xdp::{Steering, SteeringConfig, XdpMode};
 
 /// True (after printing why) when the test cannot run here: not root, or no `ip` tool.
 pub(crate) fn skip_unless_root(test: &str) -> bool {
@@ -127,6 +128,29 @@ pub(crate) fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Map sizes for tests: small, so loading is quick.
+pub(crate) fn test_config() -> SteeringConfig {
+    SteeringConfig {
+        fast_conns_max: 4096,
+        fast_stats_max: 256,
+    }
+}
+
+/// Loads the steering program and attaches it to `ifnames` (slots 0, 1, ...) inside `ns`.
+pub(crate) fn steering_on(
+    ns: &Netns,
+    ifnames: &[&str],
+    mode: XdpMode,
+) -> Result<Steering, rvs_io::IoError> {
+    ns.run(|| {
+        let mut s = Steering::load(test_config())?;
+        for ifname in ifnames {
+            s.attach(ifname, mode)?;
+        }
+        Ok(s)
+    })
 }
 
 pub(crate) fn ipaddr(s: &str) -> IpAddr {

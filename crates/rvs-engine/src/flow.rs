@@ -115,13 +115,6 @@ impl Engine {
             .get(c.dest)
             .map_or((false, 0), |d| (d.available, d.weight));
         let new = f.is_new_conn();
-        if !available {
-            if self.sysctl.expire_nodest_conn {
-                self.delete_conn::<A>(idx);
-                return InCheck::Reschedule;
-            }
-            return InCheck::Drop(DropReason::DestUnavailable);
-        }
         if new && c.control == NIL && self.sysctl.conn_reuse_mode != 0 {
             let reuse = match c.proto {
                 IPPROTO_TCP => {
@@ -142,6 +135,15 @@ impl Engine {
         if new && weight == 0 && self.sysctl.expire_nodest_conn {
             self.delete_conn::<A>(idx);
             return InCheck::Reschedule;
+        }
+        // After the reuse checks, as in ip_vs_in_hook: a new SYN on a finished connection to a
+        // deleted real server is scheduled afresh, not dropped.
+        if !available {
+            if self.sysctl.expire_nodest_conn {
+                self.delete_conn::<A>(idx);
+                return InCheck::Reschedule;
+            }
+            return InCheck::Drop(DropReason::DestUnavailable);
         }
         InCheck::Use
     }

@@ -76,6 +76,9 @@ enum LabCmd {
         /// Build and verify the topology without starting rvsd.
         #[arg(long)]
         no_director: bool,
+        /// Start rvsd with no virtual services (configure them with rvsadm).
+        #[arg(long, conflicts_with = "no_director")]
+        no_services: bool,
     },
     /// Stop the lab's processes and delete its namespaces (idempotent).
     Down {
@@ -227,6 +230,7 @@ fn run_lab(cmd: LabCmd) -> Result<()> {
             ipv6,
             director,
             no_director,
+            no_services,
         } => {
             let mut spec = lab_spec(name.name, mode, director)?;
             spec.scheduler = scheduler;
@@ -235,6 +239,7 @@ fn run_lab(cmd: LabCmd) -> Result<()> {
             if no_director {
                 spec.director = DirectorPolicy::Skip;
             }
+            spec.services = !no_services;
             up(&spec)?;
         }
         LabCmd::Down { name } => {

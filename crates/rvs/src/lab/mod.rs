@@ -140,6 +140,9 @@ pub struct LabSpec {
     pub rvsd: Option<PathBuf>,
     /// Whether to start rvsd.
     pub director: DirectorPolicy,
+    /// Whether to configure the virtual services in rvsd (false: rvsd starts with an empty
+    /// table, for tests that configure it with rvsadm).
+    pub services: bool,
     /// The rvs binary run inside the namespaces.
     pub rvs_exe: PathBuf,
     /// Print each step and check (errors are printed regardless).
@@ -158,6 +161,7 @@ impl LabSpec {
             xdp_mode: "auto".into(),
             rvsd: None,
             director: DirectorPolicy::Auto,
+            services: true,
             rvs_exe: std::env::current_exe()
                 .map_err(|e| LabError::io("locate the rvs binary", e))?,
             verbose: true,
@@ -392,14 +396,22 @@ impl Runner<'_> {
             Some(rvsd) => {
                 let socket = director::start_director(self, &rvsd)?;
                 self.say(format!("rvsd running in {} (socket {})", plan.director, socket.display()));
-                director::configure_services(self.spec, &plan, &socket)?;
-                self.say(format!(
-                    "services: TCP {VIP4}:{HTTP_PORT} and UDP {VIP4}:53{}, scheduler {}, weights {}",
-                    if self.spec.ipv6 { format!(", and [{VIP6}]") } else { String::new() },
-                    self.spec.scheduler,
-                    self.spec.weights.iter().map(u32::to_string).collect::<Vec<_>>().join(":")
-                ));
-                verify::verify_director(self)?;
+                if self.spec.services {
+                    director::configure_services(self.spec, &plan, &socket)?;
+                    self.say(format!(
+                        "services: TCP {VIP4}:{HTTP_PORT} and UDP {VIP4}:53{}, scheduler {}, weights {}",
+                        if self.spec.ipv6 { format!(", and [{VIP6}]") } else { String::new() },
+                        self.spec.scheduler,
+                        self.spec.weights.iter().map(u32::to_string).collect::<Vec<_>>().join(":")
+                    ));
+                    verify::verify_director(self)?;
+                } else {
+                    self.say(format!(
+                        "no services (--no-services): configure them with \
+                         RVSADM_SOCKET={} rvsadm",
+                        socket.display()
+                    ));
+                }
             }
             None => self.notes.push(
                 "director not started (rvsd not found or --no-director): topology, real servers and \

@@ -1503,11 +1503,13 @@ pub fn query(ifname: &str) -> Result<Option<XdpAttachment>, IoError> {
 
 /// A program that passes every frame, attached in native mode to one interface.
 ///
-/// A veth accepts the frames an XDP program sends out of its peer (`XDP_TX`, or a redirect
-/// into the peer as the fast path does) only while it runs NAPI, which an attached native XDP
-/// program turns on; without it they are dropped. Put this on the far end of every veth a
-/// [`Steering`] serves when the far end runs no XDP program of its own (a real server with
-/// [`TunDecap`] needs nothing more). Detached on drop, like the others.
+/// A veth drops the frames an XDP program sends out of its peer unless it is ready for them: a
+/// redirect into the peer (the fast path towards another interface) needs this end's NAPI,
+/// which an attached native XDP program or GRO (`ethtool -K <dev> gro on`) turns on; `XDP_TX`
+/// out of the peer (the fast path back out of the receiving interface) needs an XDP program
+/// on this end, GRO is not enough. Put this on the far end of every veth a [`Steering`]
+/// serves when the far end runs no XDP program of its own (a real server with [`TunDecap`]
+/// needs nothing more). Detached on drop, like the others.
 #[derive(Debug)]
 pub struct XdpPass {
     prog: Attached,

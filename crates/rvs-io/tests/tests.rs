@@ -5,6 +5,7 @@
 mod bpf_classify;
 mod detach;
 mod fastpath;
+mod fastpath_live;
 mod netlink;
 mod pkt;
 mod steering;

@@ -15,7 +15,6 @@
  * Otherwise the frames are dropped (counted as the peer's xdp_tx_errors or as rx drops here).
  * The rvs lab puts this program on the far ends of the veths a director serves.
  */
- */
 #include "rvs_bpf.h"
 
 SEC("xdp")

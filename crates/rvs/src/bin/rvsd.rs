@@ -26,6 +26,10 @@ struct Args {
     /// Connections to allocate table space for at start (the table grows beyond it).
     #[arg(long, default_value_t = 65_536)]
     conn_capacity: usize,
+    /// Forward established flows inside XDP (docs/fastpath.md). On veth the peer interface must
+    /// run an XDP program (or GRO) to receive XDP_TX/redirected frames.
+    #[arg(long)]
+    fast_path: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         },
         queues: args.queues.max(1),
         conn_capacity: args.conn_capacity,
+        fast_path: args.fast_path,
     };
     match daemon::run(cfg) {
         Ok(()) => ExitCode::SUCCESS,

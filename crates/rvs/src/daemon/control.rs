@@ -1,84 +1,22 @@
-//! The control socket and the steering maps that follow the service table.
+//! The control socket.
 //!
-//! The socket is a Unix stream socket, mode 0600 in a root-owned directory, so only root can
-//! connect (as only CAP_NET_ADMIN may change IPVS). Each connection carries any number of
-//! request/response frames (rvs-api framing). After every request that may change the service
-//! table, the XDP steering maps of every interface are brought in line with
-//! [`Engine::steering`](rvs_engine::Engine::steering).
+//! A Unix stream socket, mode 0600 in a root-owned directory, so only root can connect (as only
+//! CAP_NET_ADMIN may change IPVS). Each connection carries any number of request/response
+//! frames (rvs-api framing). After every request that may change the service table, the XDP
+//! steering maps are brought in line with [`Engine::steering`](rvs_engine::Engine::steering).
 
-use std::collections::BTreeSet;
-use std::net::IpAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use rvs_api::{Request, Response, codec};
-use rvs_io::xdp::{Steering, VipKey};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, warn};
 
-use super::{SharedEngine, lock};
-
-/// The steering programs of all served interfaces and what their maps currently hold.
-#[derive(Debug)]
-pub struct SteeringSet {
-    progs: Vec<Steering>,
-    vips: BTreeSet<(u8, IpAddr, u16)>,
-    vip_addrs: BTreeSet<IpAddr>,
-    nat_sources: BTreeSet<(u8, IpAddr, u16)>,
-}
-
-impl SteeringSet {
-    /// Wraps freshly attached programs (empty maps).
-    pub fn new(progs: Vec<Steering>) -> Self {
-        Self { progs, vips: BTreeSet::new(), vip_addrs: BTreeSet::new(), nat_sources: BTreeSet::new() }
-    }
-
-    /// The programs, for detaching at shutdown.
-    pub fn into_inner(self) -> Vec<Steering> {
-        self.progs
-    }
-
-    /// Applies the difference between what the maps hold and what the engine needs.
-    pub fn sync(&mut self, want: &rvs_engine::Steering) {
-        let want_vips: BTreeSet<_> = want.vips.iter().copied().collect();
-        let want_addrs: BTreeSet<_> = want.vip_addrs.iter().copied().collect();
-        let want_nat: BTreeSet<_> = want.nat_sources.iter().copied().collect();
-        let key = |(proto, addr, port): (u8, IpAddr, u16)| VipKey { proto, addr, port };
-        for p in &mut self.progs {
-            for &k in want_vips.difference(&self.vips) {
-                log_err(p.add_vip(key(k)), "add_vip");
-            }
-            for &k in self.vips.difference(&want_vips) {
-                log_err(p.del_vip(key(k)), "del_vip");
-            }
-            for &a in want_addrs.difference(&self.vip_addrs) {
-                log_err(p.add_vip_addr(a), "add_vip_addr");
-            }
-            for &a in self.vip_addrs.difference(&want_addrs) {
-                log_err(p.del_vip_addr(a), "del_vip_addr");
-            }
-            for &k in want_nat.difference(&self.nat_sources) {
-                log_err(p.add_nat_source(key(k)), "add_nat_source");
-            }
-            for &k in self.nat_sources.difference(&want_nat) {
-                log_err(p.del_nat_source(key(k)), "del_nat_source");
-            }
-        }
-        self.vips = want_vips;
-        self.vip_addrs = want_addrs;
-        self.nat_sources = want_nat;
-    }
-}
-
-fn log_err(r: Result<(), rvs_io::IoError>, what: &str) {
-    if let Err(err) = r {
-        warn!(%err, "steering map update {what} failed");
-    }
-}
+use super::Shared;
 
 /// Creates the socket: parent directory if needed, stale socket removed, mode 0600.
 pub fn bind(path: &Path) -> Result<UnixListener> {
@@ -102,11 +40,11 @@ pub fn bind(path: &Path) -> Result<UnixListener> {
 }
 
 /// Accepts control connections forever.
-pub async fn serve(listener: UnixListener, engine: SharedEngine, steering: Arc<Mutex<SteeringSet>>) {
+pub async fn serve(listener: UnixListener, shared: Arc<Shared>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(connection(stream, engine.clone(), steering.clone()));
+                tokio::spawn(connection(stream, shared.clone()));
             }
             Err(err) => {
                 warn!(%err, "accepting a control connection failed");
@@ -116,7 +54,7 @@ pub async fn serve(listener: UnixListener, engine: SharedEngine, steering: Arc<M
     }
 }
 
-async fn connection(mut stream: UnixStream, engine: SharedEngine, steering: Arc<Mutex<SteeringSet>>) {
+async fn connection(mut stream: UnixStream, shared: Arc<Shared>) {
     loop {
         let mut header = [0u8; 4];
         if stream.read_exact(&mut header).await.is_err() {
@@ -132,7 +70,7 @@ async fn connection(mut stream: UnixStream, engine: SharedEngine, steering: Arc<
             return;
         }
         let response = match serde_json::from_slice::<Request>(&body) {
-            Ok(req) => handle(req, &engine, &steering),
+            Ok(req) => handle(req, &shared),
             Err(err) => Response::Error { error: rvs_api::ApiError::Other(format!("malformed request: {err}")) },
         };
         let frame = match codec::encode(&response) {
@@ -149,7 +87,7 @@ async fn connection(mut stream: UnixStream, engine: SharedEngine, steering: Arc<
 }
 
 /// Applies one request and keeps the steering maps in line.
-pub fn handle(req: Request, engine: &SharedEngine, steering: &Mutex<SteeringSet>) -> Response {
+pub fn handle(req: Request, shared: &Shared) -> Response {
     let mutating = !matches!(
         req,
         Request::GetInfo
@@ -161,13 +99,11 @@ pub fn handle(req: Request, engine: &SharedEngine, steering: &Mutex<SteeringSet>
             | Request::GetSysctls
     );
     debug!(?req, "control request");
-    let (response, want) = {
-        let mut e = lock(engine);
+    shared.with(|e| {
         let r = e.control(Instant::now(), req);
-        (r, mutating.then(|| e.steering()))
-    };
-    if let Some(want) = want {
-        steering.lock().unwrap_or_else(|e| e.into_inner()).sync(&want);
-    }
-    response
+        if mutating {
+            shared.steering().sync(&e.steering());
+        }
+        r
+    })
 }

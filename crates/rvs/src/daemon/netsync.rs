@@ -15,7 +15,7 @@ use rvs_engine::{Engine, Event, IfaceId, Interface, Route};
 use rvs_io::netlink::Netlink;
 use tracing::{debug, info, warn};
 
-use super::{SharedEngine, lock};
+use super::Shared;
 
 #[derive(Debug, Clone)]
 struct Served {
@@ -146,7 +146,7 @@ impl NetSync {
     }
 
     /// Re-reads interfaces, routes and neighbours and updates the engine where they changed.
-    pub fn refresh(&mut self, engine: &SharedEngine) -> Result<()> {
+    pub fn refresh(&mut self, shared: &Shared) -> Result<()> {
         let mut changed_ifaces = Vec::new();
         for s in self.served.clone() {
             let iface = self.read_interface(&s)?;
@@ -158,24 +158,25 @@ impl NetSync {
         }
         let routes = self.read_routes()?;
         let neigh = self.nl.neighbours()?;
-        let mut e = lock(engine);
-        for (id, iface) in changed_ifaces {
-            e.update_interface(id, iface);
-        }
-        if routes != self.routes {
-            info!(?routes, "routes changed");
-            self.routes = routes;
-            e.set_routes(self.routes.clone());
-        }
-        for n in neigh {
-            let Some(s) = self.served.iter().find(|s| s.ifindex == n.ifindex) else { continue };
-            if n.state.is_valid()
-                && let Some(mac) = n.mac
-                && e.l2().neighbour(s.id, n.ip) != Some(mac)
-            {
-                e.set_neighbour(s.id, n.ip, Some(mac));
+        shared.with(|e| {
+            for (id, iface) in changed_ifaces {
+                e.update_interface(id, iface);
             }
-        }
+            if routes != self.routes {
+                info!(?routes, "routes changed");
+                self.routes = routes;
+                e.set_routes(self.routes.clone());
+            }
+            for n in neigh {
+                let Some(s) = self.served.iter().find(|s| s.ifindex == n.ifindex) else { continue };
+                if n.state.is_valid()
+                    && let Some(mac) = n.mac
+                    && e.l2().neighbour(s.id, n.ip) != Some(mac)
+                {
+                    e.set_neighbour(s.id, n.ip, Some(mac));
+                }
+            }
+        });
         Ok(())
     }
 
@@ -202,7 +203,7 @@ impl NetSync {
     }
 
     /// Hands resolved neighbours to the engine and retries or gives up on the others.
-    pub fn poll_pending(&mut self, engine: &SharedEngine, now: Instant) {
+    pub fn poll_pending(&mut self, shared: &Shared, now: Instant) {
         if self.pending.is_empty() {
             return;
         }
@@ -210,7 +211,7 @@ impl NetSync {
         for mut p in std::mem::take(&mut self.pending) {
             match self.nl.neighbour(p.ifindex, p.ip) {
                 Ok(Some(n)) if n.state.is_valid() && n.mac.is_some() => {
-                    lock(engine).set_neighbour(p.iface, p.ip, n.mac);
+                    shared.with(|e| e.set_neighbour(p.iface, p.ip, n.mac));
                     continue;
                 }
                 Ok(_) => {}
@@ -225,7 +226,7 @@ impl NetSync {
                 keep.push(p);
             } else {
                 warn!(ip = %p.ip, "neighbour did not resolve; will ask again on the next packet");
-                lock(engine).retry_neighbour(p.iface, p.ip);
+                shared.with(|e| e.retry_neighbour(p.iface, p.ip));
             }
         }
         self.pending = keep;

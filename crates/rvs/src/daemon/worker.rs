@@ -15,7 +15,7 @@ use rvs_io::xsk::{Frame, XskSocket};
 use rvs_wire::PacketBuf;
 use tracing::{debug, warn};
 
-use super::{SharedEngine, lock};
+use super::Shared;
 
 /// Frames taken per socket per round.
 pub const BATCH: usize = 64;
@@ -36,7 +36,7 @@ pub struct WorkerPort {
 pub struct Worker {
     queue: u32,
     ports: Vec<WorkerPort>,
-    engine: SharedEngine,
+    shared: Arc<Shared>,
     stop: Arc<AtomicBool>,
     /// Frames the engine passed to the kernel: impossible from AF_XDP, so they are dropped.
     passed: u64,
@@ -44,8 +44,8 @@ pub struct Worker {
 
 impl Worker {
     /// A worker over `ports` (index = position in the daemon's interface list).
-    pub fn new(queue: u32, ports: Vec<WorkerPort>, engine: SharedEngine, stop: Arc<AtomicBool>) -> Self {
-        Self { queue, ports, engine, stop, passed: 0 }
+    pub fn new(queue: u32, ports: Vec<WorkerPort>, shared: Arc<Shared>, stop: Arc<AtomicBool>) -> Self {
+        Self { queue, ports, shared, stop, passed: 0 }
     }
 
     /// Runs until the stop flag is set.
@@ -95,21 +95,22 @@ impl Worker {
         out.clear();
         let now = Instant::now();
         let iface = self.ports[i].iface;
-        let mut engine = lock(&self.engine);
         let socket = &mut self.ports[i].socket;
-        for frame in frames {
-            let Some((chunk, off, len)) = socket.buf(frame) else {
-                continue;
-            };
-            let (verdict, head, plen) = match PacketBuf::new(chunk, off, len) {
-                Ok(mut pkt) => {
-                    let v = engine.process(now, iface, &mut pkt);
-                    (v, pkt.head(), pkt.len())
-                }
-                Err(_) => (Verdict::Drop(rvs_engine::DropReason::Unsupported), off, len),
-            };
-            out.push((*frame, verdict, head, plen));
-        }
+        self.shared.with(|engine| {
+            for frame in frames {
+                let Some((chunk, off, len)) = socket.buf(frame) else {
+                    continue;
+                };
+                let (verdict, head, plen) = match PacketBuf::new(chunk, off, len) {
+                    Ok(mut pkt) => {
+                        let v = engine.process(now, iface, &mut pkt);
+                        (v, pkt.head(), pkt.len())
+                    }
+                    Err(_) => (Verdict::Drop(rvs_engine::DropReason::Unsupported), off, len),
+                };
+                out.push((*frame, verdict, head, plen));
+            }
+        });
     }
 
     /// Sends or recycles every frame of a processed batch received on port `i`.

@@ -99,7 +99,7 @@ pub enum Punt {
     Ttl,
     /// Longer than the entry's `max_len`.
     TooLong,
-    /// NAT of a UDP/IPv4 datagram without checksum.
+    /// NAT of a UDP datagram without checksum (the engine computes a full one).
     UdpNoChecksum,
     /// IPv4 tunnel for a packet that is not DF IPv4 (needs a fresh IP identification).
     NeedsIdent,
@@ -211,7 +211,7 @@ pub fn apply(e: &FastEntry, pkt: &mut PacketBuf<'_>) -> Result<(), Punt> {
         return Err(Punt::TooLong);
     }
     let end = ETH_LEN + s.ip_len;
-    if s.proto == 17 && !s.v6 && matches!(e.kind, FastKind::NatDst | FastKind::NatSrc) {
+    if s.proto == 17 && matches!(e.kind, FastKind::NatDst | FastKind::NatSrc) {
         let csum = u16::from_be_bytes([pkt.data()[s.l4 + 6], pkt.data()[s.l4 + 7]]);
         if csum == 0 {
             return Err(Punt::UdpNoChecksum);

@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
+use rvs::bench::packet_gen::{self, GenSpec};
 use rvs::lab::demo::{DemoSpec, demo};
 use rvs::lab::topology::LabMode;
 use rvs::lab::{DirectorPolicy, LabSpec, down, status, tool, up};
@@ -34,6 +35,96 @@ enum Top {
     /// Test servers that answer with their name.
     #[command(subcommand)]
     Testsrv(TestSrvCmd),
+    /// Benchmark helpers driven by bench/run.
+    #[command(subcommand)]
+    Bench(BenchCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCmd {
+    /// 64-byte UDP from many flows at full speed: BPF_PROG_TEST_RUN with live frames, XDP_TX out of
+    /// INTERFACE; prints `offered <frames> <seconds> <pps>`.
+    Gen(GenArgs),
+}
+
+#[derive(Debug, Args)]
+struct GenArgs {
+    /// Interface to send on (in the current network namespace).
+    #[arg(long)]
+    interface: String,
+    /// The compiled bench/xdp/gen.bpf.c.
+    #[arg(long)]
+    object: PathBuf,
+    /// Destination MAC (the next hop).
+    #[arg(long)]
+    dst_mac: String,
+    /// Source MAC (default: the interface's).
+    #[arg(long)]
+    src_mac: Option<String>,
+    /// First source address.
+    #[arg(long)]
+    src: std::net::Ipv4Addr,
+    /// Number of source addresses (src, src+1, ...).
+    #[arg(long, default_value_t = 1)]
+    src_count: u32,
+    /// First source port.
+    #[arg(long, default_value_t = 1024)]
+    src_port: u16,
+    /// Number of source ports.
+    #[arg(long, default_value_t = 512)]
+    port_count: u32,
+    /// Destination address.
+    #[arg(long)]
+    dst: std::net::Ipv4Addr,
+    /// Destination port.
+    #[arg(long, default_value_t = 53)]
+    dst_port: u16,
+    /// Frame length without FCS (60 = 64 bytes on the wire).
+    #[arg(long, default_value_t = 60)]
+    frame_len: usize,
+    /// Seconds to send.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Frames per kernel batch (1-256).
+    #[arg(long, default_value_t = 64)]
+    batch: u32,
+}
+
+fn run_bench(cmd: BenchCmd) -> Result<()> {
+    match cmd {
+        BenchCmd::Gen(a) => {
+            if !(a.seconds > 0.0 && a.seconds <= 3600.0) {
+                bail!("--seconds must be in (0, 3600]");
+            }
+            let spec = GenSpec {
+                interface: a.interface,
+                object: a.object,
+                dst_mac: packet_gen::parse_mac(&a.dst_mac)?,
+                src_mac: a
+                    .src_mac
+                    .as_deref()
+                    .map(packet_gen::parse_mac)
+                    .transpose()?,
+                src: a.src,
+                src_count: a.src_count,
+                src_port: a.src_port,
+                port_count: a.port_count,
+                dst: a.dst,
+                dst_port: a.dst_port,
+                frame_len: a.frame_len,
+                duration: Duration::from_secs_f64(a.seconds),
+                batch: a.batch,
+            };
+            let r = packet_gen::run(&spec)?;
+            println!(
+                "offered {} {:.3} {:.0}",
+                r.runs,
+                r.elapsed.as_secs_f64(),
+                r.pps()
+            );
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +142,9 @@ struct DirectorArgs {
     /// rvsd binary (default: next to rvs, else PATH).
     #[arg(long)]
     rvsd: Option<PathBuf>,
+    /// Run rvsd without the XDP fast path (every packet through AF_XDP and the engine).
+    #[arg(long)]
+    no_fast_path: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +213,12 @@ enum LabCmd {
 
 #[derive(Debug, Subcommand)]
 enum ToolCmd {
+    /// Attaches an XDP_PASS program to each interface and holds it until killed (veth peers of
+    /// the director must run XDP to receive its XDP_TX / redirected frames).
+    XdpPass {
+        #[arg(required = true)]
+        interfaces: Vec<String>,
+    },
     /// Prints `reachable` if ADDR answers TCP (connection or RST), else `unreachable`.
     Reach {
         addr: IpAddr,
@@ -217,6 +317,7 @@ fn lab_spec(name: String, mode: LabMode, director: DirectorArgs) -> Result<LabSp
     spec.name = name;
     spec.xdp_mode = director.xdp_mode;
     spec.rvsd = director.rvsd;
+    spec.fast_path = !director.no_fast_path;
     Ok(spec)
 }
 
@@ -284,6 +385,7 @@ fn run_lab(cmd: LabCmd) -> Result<()> {
 
 fn run_tool(t: ToolCmd) -> Result<()> {
     match t {
+        ToolCmd::XdpPass { interfaces } => tool::hold_xdp_pass(&interfaces)?,
         ToolCmd::Reach { addr, port, tries } => {
             let ok = (0..tries.max(1)).any(|_| tool::reach(addr, port, Duration::from_secs(2)));
             println!("{}", if ok { "reachable" } else { "unreachable" });
@@ -402,6 +504,7 @@ fn main() -> ExitCode {
         Top::Lab(c) => run_lab(c),
         Top::Realserver(c) => run_realserver(c),
         Top::Testsrv(c) => run_testsrv(c),
+        Top::Bench(c) => run_bench(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

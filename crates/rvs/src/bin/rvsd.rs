@@ -26,10 +26,11 @@ struct Args {
     /// Connections to allocate table space for at start (the table grows beyond it).
     #[arg(long, default_value_t = 65_536)]
     conn_capacity: usize,
-    /// Forward established flows inside XDP (docs/fastpath.md). On veth the peer interface must
-    /// run an XDP program (or GRO) to receive XDP_TX/redirected frames.
+    /// Send every packet through AF_XDP and the engine: no XDP fast path (docs/fastpath.md).
+    /// (On veth the fast path needs an XDP program on the peer interface to deliver XDP_TX and
+    /// redirected frames.)
     #[arg(long)]
-    fast_path: bool,
+    no_fast_path: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -61,7 +62,7 @@ fn main() -> ExitCode {
         },
         queues: args.queues.max(1),
         conn_capacity: args.conn_capacity,
-        fast_path: args.fast_path,
+        fast_path: !args.no_fast_path,
     };
     match daemon::run(cfg) {
         Ok(()) => ExitCode::SUCCESS,

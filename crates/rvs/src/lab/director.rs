@@ -54,6 +54,30 @@ pub(crate) fn start_director(run: &mut Runner<'_>, rvsd: &Path) -> Result<PathBu
     args.push(socket.display().to_string());
     args.push("--xdp-mode".into());
     args.push(run.spec.xdp_mode.clone());
+    if run.spec.fast_path {
+        // veth delivers XDP_TX / redirected frames only to a peer that runs XDP itself.
+        let peers: Vec<(String, String)> = run
+            .plan
+            .veths
+            .iter()
+            .filter(|v| v.a_ns == run.plan.director)
+            .map(|v| (v.b_ns.clone(), v.b_dev.clone()))
+            .collect();
+        let mut by_ns: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (ns, dev) in peers {
+            by_ns.entry(ns).or_default().push(dev);
+        }
+        let rvs = run.spec.rvs_exe.display().to_string();
+        for (ns, devs) in by_ns {
+            let mut a = vec!["lab".to_owned(), "tool".to_owned(), "xdp-pass".to_owned()];
+            a.extend(devs);
+            run.spawn(&ns, "xdp-pass", &rvs, &a)?;
+        }
+        // Give the holder a moment to attach before rvsd starts forwarding.
+        thread::sleep(Duration::from_millis(300));
+    } else {
+        args.push("--no-fast-path".into());
+    }
     let director_ns = run.plan.director.clone();
     let rvsd = rvsd.display().to_string();
     let proc = run.spawn(&director_ns, "rvsd", &rvsd, &args)?;

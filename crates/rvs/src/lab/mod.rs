@@ -143,6 +143,9 @@ pub struct LabSpec {
     /// Whether to configure the virtual services in rvsd (false: rvsd starts with an empty
     /// table, for tests that configure it with rvsadm).
     pub services: bool,
+    /// Whether rvsd forwards established flows in XDP (the lab then runs an XDP_PASS program
+    /// on the far end of the director's veths, which veth needs to deliver XDP_TX frames).
+    pub fast_path: bool,
     /// The rvs binary run inside the namespaces.
     pub rvs_exe: PathBuf,
     /// Print each step and check (errors are printed regardless).
@@ -162,6 +165,7 @@ impl LabSpec {
             rvsd: None,
             director: DirectorPolicy::Auto,
             services: true,
+            fast_path: true,
             rvs_exe: std::env::current_exe()
                 .map_err(|e| LabError::io("locate the rvs binary", e))?,
             verbose: true,

@@ -13,6 +13,21 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use super::LabError;
 
+/// Attaches an XDP_PASS program to every interface in `ifaces` and holds them until the process
+/// is killed (the programs detach with it).
+pub fn hold_xdp_pass(ifaces: &[String]) -> Result<(), LabError> {
+    let mut held = Vec::new();
+    for i in ifaces {
+        let p = rvs_io::xdp::XdpPass::attach(i)
+            .map_err(|e| LabError::Director(format!("XDP_PASS on {i}: {e}")))?;
+        held.push(p);
+    }
+    println!("holding XDP_PASS on {}", ifaces.join(" "));
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
 /// Whether `addr:port` answers a TCP SYN at all: a connection *or* a refusal (RST) proves the host
 /// is reachable; only silence (timeout, unreachable) counts as failure.
 pub fn reach(addr: IpAddr, port: u16, timeout: Duration) -> bool {

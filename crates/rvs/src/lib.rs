@@ -1,5 +1,6 @@
 //! Shared code of the rvs binaries (being written).
 
+pub mod bench;
 pub mod daemon;
 pub mod rvsadm;
 pub mod lab;

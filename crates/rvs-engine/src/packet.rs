@@ -8,8 +8,8 @@ use std::time::Instant;
 use rvs_api::ForwardMethod;
 use rvs_wire::reply;
 use rvs_wire::{
-    EtherType, EthernetAddress, Fragment, Icmpv4Packet, Icmpv6Packet, InvokingPacket, IpProtocol,
-    Ipv4Packet, Ipv6Packet, PacketBuf, PacketMeta, ParseError,
+    EtherType, EthernetAddress, FLOW_L3_OFFSET, FlowMeta, Fragment, Icmpv4Packet, Icmpv6Packet,
+    InvokingPacket, IpProtocol, Ipv4Packet, Ipv6Packet, PacketBuf, PacketMeta, ParseError,
 };
 
 use crate::conn::{Conn, ConnAddr, InKey, OutKey};
@@ -28,11 +28,13 @@ const ICMP_ERROR_HEADER: usize = 8;
 
 impl Engine {
     /// Processes one received frame in place. See [`Verdict`].
+    #[inline]
     pub fn process(&mut self, now: Instant, ingress: IfaceId, pkt: &mut PacketBuf<'_>) -> Verdict {
         self.process_marked(now, ingress, 0, pkt)
     }
 
     /// As [`Engine::process`], for a packet carrying firewall mark `mark` (fwmark services).
+    #[inline]
     pub fn process_marked(
         &mut self,
         now: Instant,
@@ -41,6 +43,24 @@ impl Engine {
         pkt: &mut PacketBuf<'_>,
     ) -> Verdict {
         self.advance(now);
+        // The common shape first: untagged, unfragmented TCP/UDP without IPv4 options. The
+        // lean parse accepts exactly the frames the full parse would send to `handle_flow`,
+        // with the same values; everything else goes the long way.
+        if let Some(m) = PacketMeta::parse_ipv4_flow(pkt.data()) {
+            let f = lean_flow(&m, ingress);
+            return self.handle_flow::<Ipv4Addr>(ingress, mark, pkt, &f);
+        }
+        self.process_other(ingress, mark, pkt)
+    }
+
+    /// Every frame but the common IPv4 shape: the same for IPv6 without extension headers,
+    /// then the full parse.
+    #[inline(never)]
+    fn process_other(&mut self, ingress: IfaceId, mark: u32, pkt: &mut PacketBuf<'_>) -> Verdict {
+        if let Some(m) = PacketMeta::parse_ipv6_flow(pkt.data()) {
+            let f = lean_flow(&m, ingress);
+            return self.handle_flow::<Ipv6Addr>(ingress, mark, pkt, &f);
+        }
         let meta = match PacketMeta::parse(pkt.data()) {
             Ok(m) => m,
             // Well-formed, but neither IP nor ARP: not the load balancer's (LLDP, LACP, …).
@@ -397,6 +417,23 @@ fn fill_icmp_checksum(data: &mut [u8], meta: &PacketMeta) {
         Icmpv6Packet::new_unchecked(&mut data[meta.l4_offset..end]).fill_checksum(&s, &d);
     } else {
         Icmpv4Packet::new_unchecked(&mut data[meta.l4_offset..end]).fill_checksum();
+    }
+}
+
+#[inline(always)]
+fn lean_flow<A: ConnAddr>(m: &FlowMeta<A>, ingress: IfaceId) -> Flow<A> {
+    Flow {
+        proto: m.protocol,
+        saddr: m.src_addr,
+        daddr: m.dst_addr,
+        sport: m.src_port,
+        dport: m.dst_port,
+        tcp_flags: m.tcp_flags,
+        sctp_event: SctpEvent::Data,
+        ip_len: m.ip_len,
+        l3: FLOW_L3_OFFSET,
+        l4: m.l4_offset,
+        ingress,
     }
 }
 

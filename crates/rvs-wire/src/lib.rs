@@ -71,7 +71,7 @@ pub use icmpv6::{
 pub use ip::{Fragment, InvokingPacket, IpProtocol, IpVersion};
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6FragInfo, Ipv6L4, Ipv6Packet, Ipv6Repr, ipv6_upper_layer};
-pub use meta::{PacketMeta, ParseError};
+pub use meta::{FLOW_L3_OFFSET, FlowMeta, PacketMeta, ParseError};
 pub use tcp::{TcpFlags, TcpOption, TcpPacket, TcpRepr};
 pub use udp::{UdpPacket, UdpRepr};
 pub use vlan::{VlanHeader, VlanRepr, l3_ethertype};

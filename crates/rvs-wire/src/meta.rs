@@ -154,6 +154,77 @@ pub struct PacketMeta {
 
 type Parse<T> = core::result::Result<T, ParseError>;
 
+/// Offset of the IP header in the frames [`FlowMeta`] describes (untagged Ethernet).
+pub const FLOW_L3_OFFSET: usize = ethernet::HEADER_LEN;
+
+/// The flow fields of an untagged, unfragmented TCP or UDP packet without IPv4 options or
+/// IPv6 extension headers: the shape of nearly every packet a load balancer forwards.
+///
+/// [`PacketMeta::parse_ipv4_flow`] and [`PacketMeta::parse_ipv6_flow`] return it for exactly
+/// the frames that [`PacketMeta::parse`] accepts with that shape, with the same field values;
+/// the IP header starts at [`FLOW_L3_OFFSET`] and the transport header at `l4_offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowMeta<A> {
+    /// Source address.
+    pub src_addr: A,
+    /// Destination address.
+    pub dst_addr: A,
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// 6 (TCP) or 17 (UDP).
+    pub protocol: u8,
+    /// TCP flags byte (0 for UDP).
+    pub tcp_flags: u8,
+    /// Offset of the transport header in the frame (34 for IPv4, 54 for IPv6).
+    pub l4_offset: usize,
+    /// IP datagram length, as [`PacketMeta::ip_len`].
+    pub ip_len: usize,
+}
+
+/// Whether the 20-byte option-less IPv4 header `h` has a valid checksum. Sums native-endian
+/// 32-bit words: the ones'-complement sum of byte-swapped words is the byte-swapped sum, and
+/// "all ones" is its own byte swap, so the result equals the big-endian check.
+#[inline(always)]
+fn ipv4_header_checksum_ok(h: &[u8; ipv4::HEADER_LEN]) -> bool {
+    let w = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
+    let acc = w(0) + w(4) + w(8) + w(12) + w(16);
+    let acc = (acc & 0xFFFF_FFFF) + (acc >> 32);
+    checksum::fold(((acc & 0xFFFF_FFFF) + (acc >> 32)) as u32) == 0xFFFF
+}
+
+/// The transport checks of [`PacketMeta::parse_l4`] for an unfragmented TCP/UDP datagram:
+/// `(src_port, dst_port, tcp_flags)` if they pass.
+#[inline(always)]
+fn flow_l4(protocol: u8, l4: &[u8]) -> Option<(u16, u16, u8)> {
+    let flags = match protocol {
+        6 => {
+            let hdr: &[u8; tcp::HEADER_LEN] = l4.first_chunk()?;
+            let header_len = usize::from(hdr[12] >> 4) * 4;
+            if header_len < tcp::HEADER_LEN || header_len > l4.len() {
+                return None;
+            }
+            hdr[13]
+        }
+        17 => {
+            let hdr: &[u8; udp::HEADER_LEN] = l4.first_chunk()?;
+            let len = usize::from(u16::from_be_bytes([hdr[4], hdr[5]]));
+            if len < udp::HEADER_LEN || len > l4.len() {
+                return None;
+            }
+            0
+        }
+        _ => return None,
+    };
+    let ports: &[u8; 4] = l4.first_chunk()?;
+    Some((
+        u16::from_be_bytes([ports[0], ports[1]]),
+        u16::from_be_bytes([ports[2], ports[3]]),
+        flags,
+    ))
+}
+
 impl PacketMeta {
     /// The `protocol` value for ARP frames: `IpProtocol::Unknown(0)`, which IP parsing
     /// never yields (0 parses as `HopByHop`).
@@ -202,6 +273,73 @@ impl PacketMeta {
             _ => return Err(ParseError::UnsupportedEthertype),
         }
         Ok(meta)
+    }
+
+    /// The hot-path parse: [`FlowMeta`] of an untagged IPv4 frame carrying an unfragmented
+    /// TCP or UDP datagram with a 20-byte header, or `None` for every other frame — including
+    /// every frame [`PacketMeta::parse`] rejects, so the caller falls back to it and gets the
+    /// drop reason from there. Same checks as `parse` (lengths, header checksum, fragment
+    /// fields, TCP data offset, UDP length), same values.
+    #[inline]
+    pub fn parse_ipv4_flow(frame: &[u8]) -> Option<FlowMeta<Ipv4Addr>> {
+        const L4: usize = FLOW_L3_OFFSET + ipv4::HEADER_LEN;
+        let head: &[u8; L4] = frame.first_chunk()?;
+        // EtherType IPv4, version 4 with IHL 5.
+        if head[12..15] != [0x08, 0x00, 0x45] {
+            return None;
+        }
+        let ip: &[u8; ipv4::HEADER_LEN] = head[FLOW_L3_OFFSET..].first_chunk()?;
+        let total_len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        // Neither MF nor a fragment offset (the reserved bit and DF do not matter).
+        if total_len < ipv4::HEADER_LEN
+            || FLOW_L3_OFFSET + total_len > frame.len()
+            || u16::from_be_bytes([ip[6], ip[7]]) & 0x3FFF != 0
+            || !ipv4_header_checksum_ok(ip)
+        {
+            return None;
+        }
+        let protocol = ip[9];
+        let (src_port, dst_port, tcp_flags) =
+            flow_l4(protocol, &frame[L4..FLOW_L3_OFFSET + total_len])?;
+        Some(FlowMeta {
+            src_addr: Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
+            dst_addr: Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
+            src_port,
+            dst_port,
+            protocol,
+            tcp_flags,
+            l4_offset: L4,
+            ip_len: total_len,
+        })
+    }
+
+    /// As [`PacketMeta::parse_ipv4_flow`], for an untagged IPv6 frame whose next header is
+    /// TCP or UDP (no extension header).
+    #[inline]
+    pub fn parse_ipv6_flow(frame: &[u8]) -> Option<FlowMeta<Ipv6Addr>> {
+        const L4: usize = FLOW_L3_OFFSET + ipv6::HEADER_LEN;
+        let head: &[u8; L4] = frame.first_chunk()?;
+        if head[12..14] != [0x86, 0xDD] || head[14] >> 4 != 6 {
+            return None;
+        }
+        let ip: &[u8; ipv6::HEADER_LEN] = head[FLOW_L3_OFFSET..].first_chunk()?;
+        let total_len = ipv6::HEADER_LEN + usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+        if FLOW_L3_OFFSET + total_len > frame.len() {
+            return None;
+        }
+        let protocol = ip[6];
+        let (src_port, dst_port, tcp_flags) =
+            flow_l4(protocol, &frame[L4..FLOW_L3_OFFSET + total_len])?;
+        Some(FlowMeta {
+            src_addr: Ipv6Addr::from(get_array::<16>(ip, 8)),
+            dst_addr: Ipv6Addr::from(get_array::<16>(ip, 24)),
+            src_port,
+            dst_port,
+            protocol,
+            tcp_flags,
+            l4_offset: L4,
+            ip_len: total_len,
+        })
     }
 
     fn parse_arp(&mut self, l3: &[u8]) -> Parse<()> {
@@ -677,6 +815,130 @@ mod tests {
         let m = PacketMeta::parse(&v).unwrap();
         assert_eq!(m.l3_offset + m.ip_len, fixtures::TCP4_RST.len());
         assert_eq!(m.l4_len(), 20);
+    }
+
+    /// The lean parses against the full one: `Some` exactly for the frames `parse` accepts
+    /// with the flow shape, with the same values.
+    fn check_flow_parse(frame: &[u8]) -> Result<(), TestCaseError> {
+        let full = PacketMeta::parse(frame);
+        let v4 = PacketMeta::parse_ipv4_flow(frame);
+        let v6 = PacketMeta::parse_ipv6_flow(frame);
+        let shape = full.as_ref().ok().filter(|m| {
+            m.vlan_id.is_none()
+                && m.fragment == Fragment::None
+                && matches!(m.protocol, IpProtocol::Tcp | IpProtocol::Udp)
+                && m.l4_offset
+                    == m.l3_offset
+                        + if m.ethertype == EtherType::Ipv4 {
+                            20
+                        } else {
+                            40
+                        }
+        });
+        let lean = match (v4, v6) {
+            (Some(f), None) => Some((
+                IpAddr::V4(f.src_addr),
+                IpAddr::V4(f.dst_addr),
+                f.src_port,
+                f.dst_port,
+                f.protocol,
+                f.tcp_flags,
+                f.l4_offset,
+                f.ip_len,
+            )),
+            (None, Some(f)) => Some((
+                IpAddr::V6(f.src_addr),
+                IpAddr::V6(f.dst_addr),
+                f.src_port,
+                f.dst_port,
+                f.protocol,
+                f.tcp_flags,
+                f.l4_offset,
+                f.ip_len,
+            )),
+            (None, None) => None,
+            (Some(_), Some(_)) => panic!("both families"),
+        };
+        let want = shape.map(|m| {
+            (
+                m.src_addr,
+                m.dst_addr,
+                m.src_port,
+                m.dst_port,
+                u8::from(m.protocol),
+                m.tcp_flags.bits(),
+                m.l4_offset,
+                m.ip_len,
+            )
+        });
+        prop_assert_eq!(lean, want, "full parse {:?}", full);
+        if lean.is_some() {
+            prop_assert_eq!(shape.map(|m| m.l3_offset), Some(FLOW_L3_OFFSET));
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn flow_parse_on_fixtures() {
+        let mut hits = 0;
+        for (name, frame) in fixtures::ALL {
+            check_flow_parse(frame).unwrap_or_else(|e| panic!("{name}: {e}"));
+            hits += usize::from(
+                PacketMeta::parse_ipv4_flow(frame).is_some()
+                    || PacketMeta::parse_ipv6_flow(frame).is_some(),
+            );
+        }
+        // Both families and both protocols are among the fixtures.
+        assert!(PacketMeta::parse_ipv4_flow(fixtures::TCP4_SYN).is_some());
+        assert!(PacketMeta::parse_ipv4_flow(fixtures::UDP4).is_some());
+        assert!(PacketMeta::parse_ipv6_flow(fixtures::TCP6_SYN).is_some());
+        assert!(PacketMeta::parse_ipv4_flow(fixtures::UDP4_IPOPTS).is_none());
+        assert!(PacketMeta::parse_ipv6_flow(fixtures::UDP6_DSTOPTS).is_none());
+        assert!(hits >= 4);
+    }
+
+    proptest! {
+        #[test]
+        fn flow_parse_matches_parse_on_mutated_fixtures(
+            which in 0usize..fixtures::ALL.len(),
+            edits in proptest::collection::vec((0usize..80, any::<u8>()), 0..4),
+            cut in any::<usize>(),
+            fix_ipv4_checksum in any::<bool>(),
+        ) {
+            let mut v = fixtures::ALL[which].1.to_vec();
+            for (at, byte) in edits {
+                let len = v.len();
+                v[at % len] = byte;
+            }
+            // Keep most mutated IPv4 headers checksum-valid so the later checks are reached.
+            if fix_ipv4_checksum && v.len() >= 34 && v[12..14] == [0x08, 0x00] {
+                let ihl = usize::from(v[14] & 0x0F) * 4;
+                if ihl >= 20 && v.len() >= 14 + ihl {
+                    v[24..26].fill(0);
+                    let c = checksum::compute(&v[14..14 + ihl]);
+                    v[24..26].copy_from_slice(&c.to_be_bytes());
+                }
+            }
+            let len = v.len();
+            if cut % 4 == 0 {
+                v.truncate(cut % (len + 1));
+            }
+            check_flow_parse(&v)?;
+        }
+
+        #[test]
+        fn flow_parse_matches_parse_on_random_bytes(
+            data in proptest::collection::vec(any::<u8>(), 0..120),
+            v6 in any::<bool>(),
+        ) {
+            let mut v = data;
+            if v.len() >= 15 {
+                // Steer random bytes towards the flow shape.
+                v[12..14].copy_from_slice(if v6 { &[0x86, 0xDD] } else { &[0x08, 0x00] });
+                v[14] = if v6 { 0x60 | (v[14] & 0x0F) } else { 0x45 };
+            }
+            check_flow_parse(&v)?;
+        }
     }
 
     proptest! {

@@ -11,7 +11,9 @@ use std::net::IpAddr;
 
 use rvs_api::{DestSpec, ForwardMethod};
 
+use crate::l2::NextHop;
 use crate::stats::StatsBlock;
+use crate::xmit::TxHop;
 
 /// Stable index of a real server in the [`DestArena`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -31,31 +33,39 @@ pub struct ServiceId(pub u32);
 /// One real server.
 ///
 /// The scheduling inputs (`weight`, `last_weight`, `activeconns`, `inactconns`, `available`,
-/// `overloaded`) are plain fields so schedulers read them without indirection.
+/// `overloaded`) are plain fields so schedulers read them without indirection. The layout is
+/// fixed and cache-line aligned: what a scheduler scans over a whole service (weight,
+/// connection counts, flags) and what every forwarded packet reads (service, address,
+/// forwarding method) share the first 64-byte line; the cached next hop and the counters
+/// follow.
 #[derive(Debug, Clone)]
+#[repr(C, align(64))]
 pub struct Dest {
-    /// Real server address.
-    pub addr: IpAddr,
-    /// Real server port.
-    pub port: u16,
     /// Current weight (0 = quiescent).
     pub weight: u32,
-    /// The latest non-zero weight this server had (Maglev keeps its slots while quiescent).
-    pub last_weight: u32,
     /// Connections in an active state.
     pub activeconns: u32,
     /// Connections in an inactive state.
     pub inactconns: u32,
-    /// Persistence templates pointing here.
-    pub persistconns: u32,
-    /// Still configured in its service (`IP_VS_DEST_F_AVAILABLE`); false once deleted.
-    pub available: bool,
     /// Upper threshold reached (`IP_VS_DEST_F_OVERLOAD`); cleared per §4.8 of the spec.
     pub overloaded: bool,
-    /// Full configuration as the operator gave it.
-    pub spec: DestSpec,
+    /// Still configured in its service (`IP_VS_DEST_F_AVAILABLE`); false once deleted.
+    pub available: bool,
+    /// Real server port.
+    pub port: u16,
+    /// The latest non-zero weight this server had (Maglev keeps its slots while quiescent).
+    pub last_weight: u32,
+    /// Persistence templates pointing here.
+    pub persistconns: u32,
     /// The service this real server belongs (or belonged) to.
     pub service: ServiceId,
+    /// Real server address.
+    pub addr: IpAddr,
+    /// Full configuration as the operator gave it.
+    pub spec: DestSpec,
+    /// The next hop towards `addr`, tagged with the L2 generation it was resolved in, and
+    /// the part of it every forwarded frame needs, ready to copy.
+    pub(crate) next_hop: Option<(u32, NextHop, TxHop)>,
     /// Counters and rate estimator.
     pub stats: StatsBlock,
 }
@@ -64,22 +74,24 @@ impl Dest {
     /// A fresh, available real server built from its configuration.
     pub fn new(spec: DestSpec, service: ServiceId) -> Self {
         Self {
-            addr: spec.addr,
-            port: spec.port,
             weight: spec.weight,
-            last_weight: spec.weight,
             activeconns: 0,
             inactconns: 0,
-            persistconns: 0,
-            available: true,
             overloaded: false,
-            spec,
+            available: true,
+            port: spec.port,
+            last_weight: spec.weight,
+            persistconns: 0,
             service,
+            addr: spec.addr,
+            spec,
+            next_hop: None,
             stats: StatsBlock::default(),
         }
     }
 
     /// Forwarding method.
+    #[inline]
     pub const fn fwd_method(&self) -> ForwardMethod {
         self.spec.fwd_method
     }
@@ -126,11 +138,13 @@ impl DestArena {
     }
 
     /// The real server under `id`, if the slot is in use.
+    #[inline]
     pub fn get(&self, id: DestId) -> Option<&Dest> {
         self.slots.get(id.index()).and_then(Option::as_ref)
     }
 
     /// Mutable access to the real server under `id`.
+    #[inline]
     pub fn get_mut(&mut self, id: DestId) -> Option<&mut Dest> {
         self.slots.get_mut(id.index()).and_then(Option::as_mut)
     }

@@ -171,8 +171,6 @@ pub struct Engine {
     pub(crate) stats: StatsBlock,
     pub(crate) drops: DropCounters,
     pub(crate) l2: L2,
-    /// Cached next hop per real server (by arena index), tagged with the L2 generation.
-    dest_nh: Vec<Option<(u32, NextHop)>>,
     /// VIP → number of services using it.
     pub(crate) vips: HashMap<IpAddr, u32, foldhash::fast::RandomState>,
     rng: u64,
@@ -214,7 +212,6 @@ impl Engine {
             stats: StatsBlock::default(),
             drops: DropCounters::default(),
             l2: L2::default(),
-            dest_nh: Vec::new(),
             vips: HashMap::default(),
             rng: cfg.seed ^ 0x9E37_79B9_7F4A_7C15,
             ip_ident: (cfg.seed as u16) | 1,
@@ -379,7 +376,11 @@ impl Engine {
                 *self.vips.entry(addr).or_insert(0) += 1;
             }
         }
-        self.dest_nh.clear();
+        // Forget every cached next hop (as a cache keyed by slot would need to: a slot may now
+        // hold another real server).
+        for (_, d) in self.dests.iter_mut() {
+            d.next_hop = None;
+        }
     }
 
     /// Whether the engine answers ARP/ND and echo requests for `ip`.
@@ -388,7 +389,7 @@ impl Engine {
         self.vips.contains_key(&ip)
     }
 
-    /// The next hop towards a real server, cached per real server.
+    /// The next hop towards a real server, cached in the real server.
     #[inline]
     pub(crate) fn dest_next_hop(
         &mut self,
@@ -396,16 +397,28 @@ impl Engine {
         addr: IpAddr,
     ) -> Result<NextHop, NextHopError> {
         let generation = self.l2.generation();
-        if let Some(Some((g, nh))) = self.dest_nh.get(id.index())
-            && *g == generation
+        if let Some(d) = self.dests.get(id)
+            && let Some((g, nh, _)) = d.next_hop
+            && g == generation
         {
-            return Ok(*nh);
+            return Ok(nh);
         }
+        self.resolve_dest_next_hop(id, addr)
+    }
+
+    /// The cache miss of [`Engine::dest_next_hop`]: resolves and remembers.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn resolve_dest_next_hop(
+        &mut self,
+        id: DestId,
+        addr: IpAddr,
+    ) -> Result<NextHop, NextHopError> {
+        let generation = self.l2.generation();
         let nh = self.l2.next_hop(addr)?;
-        if self.dest_nh.len() <= id.index() {
-            self.dest_nh.resize(id.index() + 1, None);
+        if let Some(d) = self.dests.get_mut(id) {
+            d.next_hop = Some((generation, nh, crate::xmit::TxHop::of(&nh)));
         }
-        self.dest_nh[id.index()] = Some((generation, nh));
         Ok(nh)
     }
 

@@ -13,6 +13,7 @@ use crate::sched::SchedInput;
 use crate::state::{
     Direction, SctpEvent, sctp, sctp_transition, tcp, tcp_is_active, tcp_transition,
 };
+use crate::xmit::XmitDest;
 
 pub(crate) const IPPROTO_TCP: u8 = 6;
 pub(crate) const IPPROTO_UDP: u8 = 17;
@@ -48,6 +49,7 @@ pub(crate) struct Flow<A> {
 impl<A> Flow<A> {
     /// `th->syn && !th->ack && !th->fin && !th->rst` — a packet that may open a new connection
     /// in IPVS's `is_new_conn` sense (SCTP: an INIT).
+    #[inline]
     fn is_new_conn(&self) -> bool {
         match self.proto {
             IPPROTO_TCP => self.tcp_flags & (TH_SYN | TH_ACK | TH_FIN | TH_RST) == TH_SYN,
@@ -103,7 +105,24 @@ impl Engine {
     }
 
     /// Decides whether an existing client-side entry carries this packet (spec §4.6).
+    #[inline(always)]
     fn check_in<A: Family>(&mut self, idx: ConnIdx, f: &Flow<A>) -> InCheck {
+        // The common case, decided without touching anything: a live entry, a packet that
+        // cannot open a connection (so neither reuse rule applies) and a real server that is
+        // still configured.
+        let c = A::conns(self).get(idx);
+        if !c.expired(self.tick)
+            && !f.is_new_conn()
+            && self.dests.get(c.dest).is_some_and(|d| d.available)
+        {
+            return InCheck::Use;
+        }
+        self.check_in_slow::<A>(idx, f)
+    }
+
+    /// [`Engine::check_in`] in full.
+    #[inline(never)]
+    fn check_in_slow<A: Family>(&mut self, idx: ConnIdx, f: &Flow<A>) -> InCheck {
         let c = *A::conns(self).get(idx);
         if c.expired(self.tick) {
             // Not swept yet: the packet is treated exactly as after the timer fired.
@@ -350,6 +369,7 @@ impl Engine {
     }
 
     /// Client → server packet on entry `idx`.
+    #[inline(always)]
     fn forward_in<A: Family>(
         &mut self,
         idx: ConnIdx,
@@ -368,6 +388,7 @@ impl Engine {
     }
 
     /// Server → client packet (NAT reply) on entry `idx`.
+    #[inline(always)]
     fn forward_out<A: Family>(
         &mut self,
         idx: ConnIdx,
@@ -381,6 +402,7 @@ impl Engine {
     }
 
     /// State transition, counters and rewrite for one packet of connection `c`.
+    #[inline(always)]
     fn forward_conn<A: Family>(
         &mut self,
         c: &mut Conn<A>,
@@ -389,29 +411,30 @@ impl Engine {
         f: &Flow<A>,
     ) -> Verdict {
         self.set_state(c, dir, f);
-        let service = self.dests.get(c.dest).map(|d| d.service);
+        let out = dir == Direction::Output;
+        // One visit to the real server: its counters and its service's, and what the transmit
+        // needs (the cached next hop is taken only if still valid).
+        let generation = self.l2.generation();
+        let mut dest = None;
         if let Some(d) = self.dests.get_mut(c.dest) {
-            match dir {
-                Direction::Output => d.stats.outbound(f.ip_len),
-                _ => d.stats.inbound(f.ip_len),
+            d.stats.packet(out, f.ip_len);
+            if let Some(s) = self.services.get_mut(d.service) {
+                s.stats.packet(out, f.ip_len);
             }
+            dest = Some(XmitDest {
+                method: d.spec.fwd_method,
+                hop: match &d.next_hop {
+                    Some((g, _, hop)) if *g == generation => Some(*hop),
+                    _ => None,
+                },
+            });
         }
-        if let Some(s) = service.and_then(|s| self.services.get_mut(s)) {
-            match dir {
-                Direction::Output => s.stats.outbound(f.ip_len),
-                _ => s.stats.inbound(f.ip_len),
-            }
-        }
-        let verdict = match dir {
-            Direction::Output => {
-                self.stats.outbound(f.ip_len);
-                self.xmit_out::<A>(c, pkt, f)
-            }
-            _ => {
-                c.aux = c.aux.wrapping_add(1);
-                self.stats.inbound(f.ip_len);
-                self.xmit_in::<A>(c, pkt, f)
-            }
+        self.stats.packet(out, f.ip_len);
+        let verdict = if out {
+            self.xmit_out::<A>(c, pkt, f)
+        } else {
+            c.aux = c.aux.wrapping_add(1);
+            self.xmit_in::<A>(c, dest, pkt, f)
         };
         if self.fast_path && c.flags & flags::FAST == 0 && matches!(verdict, Verdict::Transmit(_)) {
             self.fast_export(c);
@@ -421,6 +444,7 @@ impl Engine {
 
     /// Runs the protocol state machine, moves the connection between the active and inactive
     /// counts, marks its template ASSURED and re-arms its timer.
+    #[inline(always)]
     fn set_state<A: Family>(&mut self, c: &mut Conn<A>, dir: Direction, f: &Flow<A>) {
         let timeout_s = match c.proto {
             IPPROTO_TCP => {

@@ -20,6 +20,7 @@ pub enum Direction {
 }
 
 impl Direction {
+    #[inline]
     const fn row(self) -> usize {
         match self {
             Self::Input => 0,
@@ -227,14 +228,44 @@ const TCP_SECURE: [[[u8; tcp::COUNT]; 4]; 3] = [
     ],
 ];
 
+/// `TcpEvent::from_flags(flags & 0x17)` as a table column (4: no event → CLOSE), so the
+/// per-packet transition is two loads instead of a chain of flag tests.
+const TCP_EVENT_COL: [u8; 32] = {
+    let mut t = [4u8; 32];
+    let mut f = 0;
+    while f < 32 {
+        t[f] = match TcpEvent::from_flags(f as u8) {
+            Some(ev) => ev.col() as u8,
+            None => 4,
+        };
+        f += 1;
+    }
+    t
+};
+
+/// `[secure][direction][event column][state]`: the two tables with a CLOSE row for segments
+/// that carry none of SYN/FIN/ACK/RST.
+const TCP_TABLES: [[[[u8; tcp::COUNT]; 5]; 3]; 2] = {
+    let mut t = [[[[CL; tcp::COUNT]; 5]; 3]; 2];
+    let mut d = 0;
+    while d < 3 {
+        let mut e = 0;
+        while e < 4 {
+            t[0][d][e] = TCP_NORMAL[d][e];
+            t[1][d][e] = TCP_SECURE[d][e];
+            e += 1;
+        }
+        d += 1;
+    }
+    t
+};
+
 /// Next TCP state for a segment with `flags` travelling in `dir` on a connection in `state`.
+#[inline]
 pub fn tcp_transition(state: u8, dir: Direction, flags: u8, secure: bool) -> u8 {
-    let Some(ev) = TcpEvent::from_flags(flags) else {
-        return CL;
-    };
-    let table = if secure { &TCP_SECURE } else { &TCP_NORMAL };
+    let col = TCP_EVENT_COL[usize::from(flags & 0x17)];
     let s = (state as usize).min(tcp::COUNT - 1);
-    table[dir.row()][ev.col()][s]
+    TCP_TABLES[usize::from(secure)][dir.row()][usize::from(col)][s]
 }
 
 /// Whether a TCP state counts as active (ESTABLISHED, SYN_SENT, SYN_RECV, SYNACK).
@@ -398,6 +429,27 @@ mod tests {
     const ACK: u8 = 0x10;
     const FIN: u8 = 0x01;
     const RST: u8 = 0x04;
+
+    /// The table-driven transition equals the kernel's flag-priority rule for every flag byte,
+    /// state (also out of range), direction and table.
+    #[test]
+    fn transition_table_matches_flag_rule() {
+        for secure in [false, true] {
+            for dir in [Direction::Input, Direction::Output, Direction::InputOnly] {
+                for state in 0..=tcp::COUNT as u8 + 1 {
+                    for flags in 0..=u8::MAX {
+                        let s = (state as usize).min(tcp::COUNT - 1);
+                        let table = if secure { &TCP_SECURE } else { &TCP_NORMAL };
+                        let want = match TcpEvent::from_flags(flags) {
+                            None => tcp::CLOSE,
+                            Some(ev) => table[dir.row()][ev.col()][s],
+                        };
+                        assert_eq!(tcp_transition(state, dir, flags, secure), want);
+                    }
+                }
+            }
+        }
+    }
 
     /// Spec §4.3 "typical flows".
     #[test]

@@ -43,6 +43,16 @@ impl StatsBlock {
         self.total.outbytes += bytes as u64;
     }
 
+    /// Counts one packet of `bytes`: server → client when `outbound`, else client → server.
+    #[inline]
+    pub fn packet(&mut self, outbound: bool, bytes: usize) {
+        if outbound {
+            self.outbound(bytes);
+        } else {
+            self.inbound(bytes);
+        }
+    }
+
     /// Adds packets and bytes counted elsewhere (the XDP fast path), inbound or outbound.
     pub fn add(&mut self, outbound: bool, packets: u64, bytes: u64) {
         if outbound {

@@ -45,53 +45,84 @@ pub(crate) enum IcmpKind {
 }
 
 impl Engine {
-    /// Client → server transmit for connection `c`.
+    /// Client → server transmit for connection `c`, whose real server `dest` was read by the
+    /// caller (`None`: it no longer exists).
+    #[inline]
     pub(crate) fn xmit_in<A: Family>(
         &mut self,
         c: &Conn<A>,
+        dest: Option<XmitDest>,
         pkt: &mut PacketBuf<'_>,
         f: &Flow<A>,
     ) -> Verdict {
-        let Some(d) = self.dests.get(c.dest) else {
+        let Some(d) = dest else {
             return self.drop(DropReason::DestUnavailable);
         };
-        let (method, daddr) = (d.fwd_method(), d.addr);
+        let method = d.method;
         if method == ForwardMethod::Local {
             return self.drop(DropReason::LocalMethod);
         }
-        let nh = match self.dest_next_hop(c.dest, daddr) {
-            Ok(nh) => nh,
-            Err(e) => return self.drop_nh(e),
+        let hop = match d.hop {
+            Some(hop) => hop,
+            None => match self.resolve_dest_next_hop(c.dest, self.dest_addr(c)) {
+                Ok(nh) => TxHop::of(&nh),
+                Err(e) => return self.drop_nh(e),
+            },
         };
-        if !decrement_ttl(pkt, f.l3) {
-            self.drops.count(DropReason::TtlExceeded);
-            return self.send_icmp(f.ingress, pkt, f.daddr.to_ip(), IcmpKind::TimeExceeded);
+        let data = pkt.data_mut();
+        if !decrement_ttl_of::<A>(data, f.l3) {
+            return self.ttl_exceeded(f.ingress, pkt, f.daddr.to_ip());
         }
+        if method == ForwardMethod::Route {
+            // Direct routing: only the MACs change.
+            if f.ip_len > usize::from(hop.mtu) {
+                return self.too_big(f, pkt, usize::from(hop.mtu));
+            }
+            hop.write_macs(data);
+            return Verdict::Transmit(hop.iface);
+        }
+        let daddr = self.dest_addr(c);
         match method {
             ForwardMethod::Masq => {
-                if let Some(v) = self.mtu_check(f, pkt, nh.mtu, 0) {
+                if let Some(v) = self.mtu_check(f, pkt, hop.mtu, 0) {
                     return v;
                 }
                 nat_rewrite(pkt.data_mut(), f, Side::Dst, daddr, c.dport);
             }
-            ForwardMethod::Route => {
-                if let Some(v) = self.mtu_check(f, pkt, nh.mtu, 0) {
-                    return v;
-                }
-            }
             ForwardMethod::Tunnel => {
                 let overhead = if daddr.is_ipv4() { 20 } else { 40 };
-                if let Some(v) = self.mtu_check(f, pkt, nh.mtu, overhead) {
+                if let Some(v) = self.mtu_check(f, pkt, hop.mtu, overhead) {
                     return v;
                 }
+                // The tunnel source is part of the full next hop (a cache hit here).
+                let nh = match self.dest_next_hop(c.dest, daddr) {
+                    Ok(nh) => nh,
+                    Err(e) => return self.drop_nh(e),
+                };
                 if let Err(r) = self.encapsulate(pkt, f.l3, daddr, &nh) {
                     return self.drop(r);
                 }
             }
-            ForwardMethod::Local => unreachable!("handled above"),
+            ForwardMethod::Route | ForwardMethod::Local => unreachable!("handled above"),
         }
-        set_macs(pkt, &nh);
-        Verdict::Transmit(nh.iface)
+        hop.write_macs(pkt.data_mut());
+        Verdict::Transmit(hop.iface)
+    }
+
+    /// The address of `c`'s real server (the caller has seen it exist).
+    #[inline]
+    fn dest_addr<A>(&self, c: &Conn<A>) -> IpAddr {
+        self.dests
+            .get(c.dest)
+            .map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |d| d.addr)
+    }
+
+    /// TTL / hop limit ran out: count it and answer with ICMP time exceeded from `src`.
+    #[cold]
+    #[inline(never)]
+    fn ttl_exceeded(&mut self, ingress: IfaceId, pkt: &mut PacketBuf<'_>, src: IpAddr) -> Verdict {
+        self.drops.count(DropReason::TtlExceeded);
+        self.send_icmp(ingress, pkt, src, IcmpKind::TimeExceeded)
     }
 
     /// Server → client transmit (NAT replies) for connection `c`.
@@ -105,9 +136,8 @@ impl Engine {
             Ok(nh) => nh,
             Err(e) => return self.drop_nh(e),
         };
-        if !decrement_ttl(pkt, f.l3) {
-            self.drops.count(DropReason::TtlExceeded);
-            return self.send_icmp(f.ingress, pkt, c.vaddr.to_ip(), IcmpKind::TimeExceeded);
+        if !decrement_ttl_of::<A>(pkt.data_mut(), f.l3) {
+            return self.ttl_exceeded(f.ingress, pkt, c.vaddr.to_ip());
         }
         if let Some(v) = self.mtu_check(f, pkt, nh.mtu, 0) {
             return v;
@@ -281,6 +311,61 @@ fn ip_dst(pkt: &PacketBuf<'_>, l3: usize) -> IpAddr {
         IpAddr::V6(Ipv6Packet::new_unchecked(data).dst_addr())
     } else {
         IpAddr::V4(Ipv4Packet::new_unchecked(data).dst_addr())
+    }
+}
+
+/// What the transmit of a client → server packet needs from its real server, read in the
+/// same visit that counts the packet.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct XmitDest {
+    pub method: ForwardMethod,
+    /// The cached next hop, if it is still valid.
+    pub hop: Option<TxHop>,
+}
+
+/// The part of a [`NextHop`] every forwarded frame needs: egress, MTU and the two MACs in
+/// Ethernet header order.
+#[derive(Debug, Clone, Copy)]
+#[repr(C)]
+pub(crate) struct TxHop {
+    pub iface: IfaceId,
+    pub mtu: u16,
+    pub macs: [u8; 12],
+}
+
+impl TxHop {
+    #[inline(always)]
+    pub(crate) fn of(nh: &NextHop) -> Self {
+        let mut macs = [0u8; 12];
+        macs[..6].copy_from_slice(&nh.dst_mac);
+        macs[6..].copy_from_slice(&nh.src_mac);
+        Self {
+            iface: nh.iface,
+            mtu: nh.mtu,
+            macs,
+        }
+    }
+
+    /// Writes destination and source MAC (what [`set_macs`] does).
+    #[inline(always)]
+    pub(crate) fn write_macs(&self, frame: &mut [u8]) {
+        if let Some(h) = frame.first_chunk_mut::<12>() {
+            *h = self.macs;
+        }
+    }
+}
+
+/// [`decrement_ttl`] for a packet whose IP version is known from the flow's address family.
+#[inline(always)]
+pub(crate) fn decrement_ttl_of<A: ConnAddr>(frame: &mut [u8], l3: usize) -> bool {
+    if A::BITS == 32 {
+        let ip = &mut frame[l3..l3 + 20];
+        Ipv4Packet::new_unchecked(ip).decrement_ttl().is_some()
+    } else {
+        let ip = &mut frame[l3..l3 + 40];
+        Ipv6Packet::new_unchecked(ip)
+            .decrement_hop_limit()
+            .is_some()
     }
 }
 

@@ -102,6 +102,7 @@ pub struct EthernetFrame<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> EthernetFrame<T> {
     /// Wraps a buffer without checks; getters may panic if it is shorter than 14 bytes.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> EthernetFrame<T> {
         EthernetFrame { buffer }
     }
@@ -128,16 +129,19 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 
     /// Header length (always 14; VLAN tags are part of the payload, see [`crate::vlan`]).
+    #[inline]
     pub const fn header_len() -> usize {
         HEADER_LEN
     }
 
     /// Destination address.
+    #[inline]
     pub fn dst_addr(&self) -> EthernetAddress {
         EthernetAddress(get_array(self.buffer.as_ref(), field::DESTINATION.start))
     }
 
     /// Source address.
+    #[inline]
     pub fn src_addr(&self) -> EthernetAddress {
         EthernetAddress(get_array(self.buffer.as_ref(), field::SOURCE.start))
     }
@@ -155,11 +159,13 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     /// Sets the destination address.
+    #[inline]
     pub fn set_dst_addr(&mut self, addr: EthernetAddress) {
         self.buffer.as_mut()[field::DESTINATION].copy_from_slice(&addr.0);
     }
 
     /// Sets the source address.
+    #[inline]
     pub fn set_src_addr(&mut self, addr: EthernetAddress) {
         self.buffer.as_mut()[field::SOURCE].copy_from_slice(&addr.0);
     }

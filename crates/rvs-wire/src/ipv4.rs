@@ -48,6 +48,7 @@ pub struct Ipv4Packet<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     /// Wraps a buffer without checks; getters may panic on a short or inconsistent buffer.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Ipv4Packet<T> {
         Ipv4Packet { buffer }
     }
@@ -86,16 +87,19 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     /// Version nibble (4 for a valid packet).
+    #[inline]
     pub fn version(&self) -> u8 {
         self.buffer.as_ref()[field::VER_IHL] >> 4
     }
 
     /// Header length in bytes (IHL × 4), including options.
+    #[inline]
     pub fn header_len(&self) -> u8 {
         (self.buffer.as_ref()[field::VER_IHL] & 0x0F) * 4
     }
 
     /// The whole former TOS byte (DSCP << 2 | ECN).
+    #[inline]
     pub fn dscp_ecn(&self) -> u8 {
         self.buffer.as_ref()[field::DSCP_ECN]
     }
@@ -111,20 +115,24 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     /// Total length (header + payload) in bytes.
+    #[inline]
     pub fn total_len(&self) -> u16 {
         get_u16(self.buffer.as_ref(), field::LENGTH.start)
     }
 
     /// Identification.
+    #[inline]
     pub fn ident(&self) -> u16 {
         get_u16(self.buffer.as_ref(), field::IDENT.start)
     }
 
+    #[inline]
     fn flags_frag(&self) -> u16 {
         get_u16(self.buffer.as_ref(), field::FLG_OFF.start)
     }
 
     /// Don't Fragment flag.
+    #[inline]
     pub fn dont_frag(&self) -> bool {
         self.flags_frag() & FLAG_DF != 0
     }
@@ -145,31 +153,37 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     /// Time to live.
+    #[inline]
     pub fn ttl(&self) -> u8 {
         self.buffer.as_ref()[field::TTL]
     }
 
     /// Time to live (smoltcp's name for it).
+    #[inline]
     pub fn hop_limit(&self) -> u8 {
         self.ttl()
     }
 
     /// Protocol of the payload.
+    #[inline]
     pub fn next_header(&self) -> IpProtocol {
         IpProtocol::from(self.buffer.as_ref()[field::PROTOCOL])
     }
 
     /// Header checksum field.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         get_u16(self.buffer.as_ref(), field::CHECKSUM.start)
     }
 
     /// Source address.
+    #[inline]
     pub fn src_addr(&self) -> Ipv4Addr {
         Ipv4Addr::from(get_array::<4>(self.buffer.as_ref(), field::SRC_ADDR.start))
     }
 
     /// Destination address.
+    #[inline]
     pub fn dst_addr(&self) -> Ipv4Addr {
         Ipv4Addr::from(get_array::<4>(self.buffer.as_ref(), field::DST_ADDR.start))
     }
@@ -254,11 +268,13 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// Sets the time to live (checksum not updated).
+    #[inline]
     pub fn set_ttl(&mut self, value: u8) {
         self.buffer.as_mut()[field::TTL] = value;
     }
 
     /// Sets the time to live (checksum not updated).
+    #[inline]
     pub fn set_hop_limit(&mut self, value: u8) {
         self.set_ttl(value);
     }
@@ -269,16 +285,19 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// Sets the checksum field.
+    #[inline]
     pub fn set_checksum(&mut self, value: u16) {
         set_u16(self.buffer.as_mut(), field::CHECKSUM.start, value);
     }
 
     /// Sets the source address (checksum not updated).
+    #[inline]
     pub fn set_src_addr(&mut self, value: Ipv4Addr) {
         self.buffer.as_mut()[field::SRC_ADDR].copy_from_slice(&value.octets());
     }
 
     /// Sets the destination address (checksum not updated).
+    #[inline]
     pub fn set_dst_addr(&mut self, value: Ipv4Addr) {
         self.buffer.as_mut()[field::DST_ADDR].copy_from_slice(&value.octets());
     }
@@ -294,16 +313,18 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// Forwarding step: if TTL > 1, decrements it, updates the checksum incrementally and
     /// returns the new TTL; otherwise leaves the packet alone and returns `None` (the caller
     /// should drop it and may send ICMP time exceeded, as `ip_forward` does).
+    #[inline]
     pub fn decrement_ttl(&mut self) -> Option<u8> {
         let ttl = self.ttl();
         if ttl <= 1 {
             return None;
         }
-        // TTL is the high byte of the TTL/protocol word.
-        let proto = u16::from(self.buffer.as_ref()[field::PROTOCOL]);
-        let old = u16::from(ttl) << 8 | proto;
-        let new = u16::from(ttl - 1) << 8 | proto;
-        let csum = checksum::update16(self.checksum(), old, new);
+        // TTL is the high byte of the TTL/protocol word, which drops by 0x0100: the checksum
+        // rises by 0x0100 with end-around carry (RFC 1141, as `ip_decrease_ttl`). This is
+        // RFC 1624 eqn. 3 for that change, value for value (`checksum::update16` would give
+        // the same; see the exhaustive test).
+        let sum = u32::from(self.checksum()) + 0x0100;
+        let csum = (sum + u32::from(sum >= 0xFFFF)) as u16;
         self.set_ttl(ttl - 1);
         self.set_checksum(csum);
         Some(ttl - 1)
@@ -312,6 +333,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// Replaces the source address and updates the header checksum incrementally. Returns the
     /// old address (the caller updates the L4 pseudo-header checksum with
     /// [`checksum::update32`]).
+    #[inline]
     pub fn rewrite_src_addr(&mut self, value: Ipv4Addr) -> Ipv4Addr {
         let old = self.src_addr();
         let csum = checksum::update32(self.checksum(), old.to_bits(), value.to_bits());
@@ -322,6 +344,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 
     /// Replaces the destination address and updates the header checksum incrementally.
     /// Returns the old address.
+    #[inline]
     pub fn rewrite_dst_addr(&mut self, value: Ipv4Addr) -> Ipv4Addr {
         let old = self.dst_addr();
         let csum = checksum::update32(self.checksum(), old.to_bits(), value.to_bits());
@@ -563,6 +586,28 @@ mod tests {
             (p.dont_frag(), p.more_frags(), p.frag_offset()),
             (false, false, 0)
         );
+    }
+
+    /// The TTL shortcut equals RFC 1624 eqn. 3 for every checksum, TTL and protocol.
+    #[test]
+    fn decrement_ttl_is_rfc1624_for_every_checksum() {
+        let mut ip = fixtures::TCP4_SYN[14..34].to_vec();
+        for (ttl, proto) in [(2u8, 6u8), (64, 17), (255, 0), (128, 255)] {
+            for csum in 0..=u16::MAX {
+                ip[8] = ttl;
+                ip[9] = proto;
+                ip[10..12].copy_from_slice(&csum.to_be_bytes());
+                let mut p = Ipv4Packet::new_unchecked(&mut ip[..]);
+                assert_eq!(p.decrement_ttl(), Some(ttl - 1));
+                let old = u16::from(ttl) << 8 | u16::from(proto);
+                let want = checksum::update16(csum, old, old - 0x0100);
+                assert_eq!(
+                    p.checksum(),
+                    want,
+                    "csum {csum:#06x} ttl {ttl} proto {proto}"
+                );
+            }
+        }
     }
 
     proptest! {

@@ -38,6 +38,7 @@ pub struct Ipv6Packet<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     /// Wraps a buffer without checks; getters may panic if it is shorter than 40 bytes.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Ipv6Packet<T> {
         Ipv6Packet { buffer }
     }
@@ -66,11 +67,13 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     }
 
     /// Version nibble (6 for a valid packet).
+    #[inline]
     pub fn version(&self) -> u8 {
         self.buffer.as_ref()[0] >> 4
     }
 
     /// Traffic class (DSCP << 2 | ECN).
+    #[inline]
     pub fn traffic_class(&self) -> u8 {
         let b = self.buffer.as_ref();
         (b[0] << 4) | (b[1] >> 4)
@@ -92,31 +95,37 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     }
 
     /// Payload length (everything after the fixed header, extension headers included).
+    #[inline]
     pub fn payload_len(&self) -> u16 {
         get_u16(self.buffer.as_ref(), field::LENGTH.start)
     }
 
     /// Total datagram length: 40 + `payload_len`.
+    #[inline]
     pub fn total_len(&self) -> usize {
         HEADER_LEN + usize::from(self.payload_len())
     }
 
     /// Next header after the fixed header (maybe an extension header).
+    #[inline]
     pub fn next_header(&self) -> IpProtocol {
         IpProtocol::from(self.buffer.as_ref()[field::NXT_HDR])
     }
 
     /// Hop limit.
+    #[inline]
     pub fn hop_limit(&self) -> u8 {
         self.buffer.as_ref()[field::HOP_LIMIT]
     }
 
     /// Source address.
+    #[inline]
     pub fn src_addr(&self) -> Ipv6Addr {
         Ipv6Addr::from(get_array::<16>(self.buffer.as_ref(), field::SRC_ADDR.start))
     }
 
     /// Destination address.
+    #[inline]
     pub fn dst_addr(&self) -> Ipv6Addr {
         Ipv6Addr::from(get_array::<16>(self.buffer.as_ref(), field::DST_ADDR.start))
     }
@@ -161,16 +170,19 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
     }
 
     /// Sets the hop limit.
+    #[inline]
     pub fn set_hop_limit(&mut self, value: u8) {
         self.buffer.as_mut()[field::HOP_LIMIT] = value;
     }
 
     /// Sets the source address (upper-layer checksums not updated).
+    #[inline]
     pub fn set_src_addr(&mut self, value: Ipv6Addr) {
         self.buffer.as_mut()[field::SRC_ADDR].copy_from_slice(&value.octets());
     }
 
     /// Sets the destination address (upper-layer checksums not updated).
+    #[inline]
     pub fn set_dst_addr(&mut self, value: Ipv6Addr) {
         self.buffer.as_mut()[field::DST_ADDR].copy_from_slice(&value.octets());
     }
@@ -178,6 +190,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
     /// Forwarding step: if the hop limit is above 1, decrements it and returns the new value;
     /// otherwise returns `None` and leaves the packet alone (the caller drops it and may send
     /// ICMPv6 time exceeded). IPv6 has no header checksum.
+    #[inline]
     pub fn decrement_hop_limit(&mut self) -> Option<u8> {
         let hops = self.hop_limit();
         if hops <= 1 {

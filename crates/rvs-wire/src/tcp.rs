@@ -154,6 +154,7 @@ pub struct TcpPacket<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> TcpPacket<T> {
     /// Wraps a buffer without checks; getters may panic on a short buffer.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> TcpPacket<T> {
         TcpPacket { buffer }
     }
@@ -188,11 +189,13 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
 
     /// Source port.
+    #[inline]
     pub fn src_port(&self) -> u16 {
         get_u16(self.buffer.as_ref(), field::SRC_PORT.start)
     }
 
     /// Destination port.
+    #[inline]
     pub fn dst_port(&self) -> u16 {
         get_u16(self.buffer.as_ref(), field::DST_PORT.start)
     }
@@ -208,6 +211,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
 
     /// Header length in bytes (data offset × 4).
+    #[inline]
     pub fn header_len(&self) -> u8 {
         (self.buffer.as_ref()[field::DATA_OFF] >> 4) * 4
     }
@@ -256,6 +260,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
 
     /// Checksum field.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         get_u16(self.buffer.as_ref(), field::CHECKSUM.start)
     }
@@ -302,11 +307,13 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     /// Sets the source port (checksum not updated).
+    #[inline]
     pub fn set_src_port(&mut self, value: u16) {
         set_u16(self.buffer.as_mut(), field::SRC_PORT.start, value);
     }
 
     /// Sets the destination port (checksum not updated).
+    #[inline]
     pub fn set_dst_port(&mut self, value: u16) {
         set_u16(self.buffer.as_mut(), field::DST_PORT.start, value);
     }
@@ -338,6 +345,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     }
 
     /// Sets the checksum field.
+    #[inline]
     pub fn set_checksum(&mut self, value: u16) {
         set_u16(self.buffer.as_mut(), field::CHECKSUM.start, value);
     }
@@ -357,6 +365,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     }
 
     /// Replaces the source port, updating the checksum incrementally; returns the old port.
+    #[inline]
     pub fn rewrite_src_port(&mut self, value: u16) -> u16 {
         let old = self.src_port();
         let csum = checksum::update16(self.checksum(), old, value);
@@ -367,6 +376,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
 
     /// Replaces the destination port, updating the checksum incrementally; returns the old
     /// port.
+    #[inline]
     pub fn rewrite_dst_port(&mut self, value: u16) -> u16 {
         let old = self.dst_port();
         let csum = checksum::update16(self.checksum(), old, value);
@@ -377,6 +387,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
 
     /// Folds an address change in the pseudo-header into the checksum (after a NAT rewrite
     /// of the IP header). `old` and `new` must be of the same family.
+    #[inline]
     pub fn update_checksum_for_addr(&mut self, old: &IpAddr, new: &IpAddr) {
         let csum = update_for_addr(self.checksum(), old, new);
         self.set_checksum(csum);
@@ -396,6 +407,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
 }
 
 /// RFC 1624 update of a transport checksum for a pseudo-header address change.
+#[inline]
 pub(crate) fn update_for_addr(csum: u16, old: &IpAddr, new: &IpAddr) -> u16 {
     match (old, new) {
         (IpAddr::V4(o), IpAddr::V4(n)) => checksum::update32(csum, o.to_bits(), n.to_bits()),
@@ -606,6 +618,7 @@ impl<'a> TcpRepr<'a> {
     }
 
     /// Header length [`emit`](Self::emit) writes: 20, or 24 with MSS.
+    #[inline]
     pub fn header_len(&self) -> usize {
         HEADER_LEN + if self.max_seg_size.is_some() { 4 } else { 0 }
     }

@@ -33,6 +33,7 @@ pub struct UdpPacket<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> UdpPacket<T> {
     /// Wraps a buffer without checks; getters may panic on a short buffer.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> UdpPacket<T> {
         UdpPacket { buffer }
     }
@@ -67,11 +68,13 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     }
 
     /// Source port.
+    #[inline]
     pub fn src_port(&self) -> u16 {
         get_u16(self.buffer.as_ref(), field::SRC_PORT.start)
     }
 
     /// Destination port.
+    #[inline]
     pub fn dst_port(&self) -> u16 {
         get_u16(self.buffer.as_ref(), field::DST_PORT.start)
     }
@@ -87,6 +90,7 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     }
 
     /// Checksum field.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         get_u16(self.buffer.as_ref(), field::CHECKSUM.start)
     }
@@ -116,11 +120,13 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     /// Sets the source port (checksum not updated).
+    #[inline]
     pub fn set_src_port(&mut self, value: u16) {
         set_u16(self.buffer.as_mut(), field::SRC_PORT.start, value);
     }
 
     /// Sets the destination port (checksum not updated).
+    #[inline]
     pub fn set_dst_port(&mut self, value: u16) {
         set_u16(self.buffer.as_mut(), field::DST_PORT.start, value);
     }
@@ -131,6 +137,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     }
 
     /// Sets the checksum field.
+    #[inline]
     pub fn set_checksum(&mut self, value: u16) {
         set_u16(self.buffer.as_mut(), field::CHECKSUM.start, value);
     }
@@ -146,6 +153,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
 
     /// Replaces the source port, updating the checksum incrementally (keeping "no checksum");
     /// returns the old port.
+    #[inline]
     pub fn rewrite_src_port(&mut self, value: u16) -> u16 {
         let old = self.src_port();
         let csum = update16(self.checksum(), old, value);
@@ -156,6 +164,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
 
     /// Replaces the destination port, updating the checksum incrementally; returns the old
     /// port.
+    #[inline]
     pub fn rewrite_dst_port(&mut self, value: u16) -> u16 {
         let old = self.dst_port();
         let csum = update16(self.checksum(), old, value);
@@ -165,6 +174,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     }
 
     /// Folds a pseudo-header address change into the checksum (keeping "no checksum").
+    #[inline]
     pub fn update_checksum_for_addr(&mut self, old: &IpAddr, new: &IpAddr) {
         let csum = self.checksum();
         if csum != 0 {

@@ -12,8 +12,13 @@
 //!    packet shapes of the method (ipvs.md §5), no RIP ever seen by the client, no VIP-sourced
 //!    packet leaving a DR/TUN director.
 //! 3. ARP / ND for the VIP from the router: exactly one responder, the director.
-//! 4. [`quiesce`]: weight 0 and deleted real servers under a live stream (ipvs.md §4.6).
+//! 4. [`quiesce`]: weight 0 and deleted real servers under a live stream, without and with
+//!    `expire_nodest_conn`, and a new SYN on a finished connection to a deleted server
+//!    (ipvs.md §4.6).
 //! 5. [`shutdown`]: rvsd stopped (NAT and TUN: SIGTERM, DR: SIGKILL): no XDP program remains.
+//!
+//! Client ports are chosen by the test, each used once (see [`traffic::next_port`]), so that no
+//! request meets a leftover entry of an earlier one by chance.
 //!
 //! Needs root (skips with a message otherwise). Each lab has a unique name (`e2e<pid><mode>`),
 //! uses only 198.18.0.0/15 and 2001:db8::/32, and is removed by `rvs lab down` in a `Drop`

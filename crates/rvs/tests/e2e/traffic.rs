@@ -337,6 +337,13 @@ impl Stream {
         self.log()
     }
 
+    /// Sends `bytes` on the connection (the server does not read while it streams).
+    pub(crate) fn send(&self, bytes: &[u8]) {
+        (&self.ctl)
+            .write_all(bytes)
+            .unwrap_or_else(|e| panic!("send on the stream: {e}"));
+    }
+
     /// Closes the connection and returns what arrived.
     pub(crate) fn stop(mut self) -> StreamLog {
         self.stopped.store(true, Ordering::SeqCst);

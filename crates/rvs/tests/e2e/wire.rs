@@ -22,7 +22,7 @@ pub(crate) struct Captured {
 /// Every frame sent or received on one interface, until [`Capture::stop`].
 pub(crate) struct Capture {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<Vec<Captured>>,
+    handle: Option<JoinHandle<Vec<Captured>>>,
 }
 
 impl Capture {
@@ -60,18 +60,30 @@ impl Capture {
         });
         rx.recv_timeout(Duration::from_secs(10))
             .expect("capture did not start");
-        Self { stop, handle }
+        Self {
+            stop,
+            handle: Some(handle),
+        }
     }
 
     /// Stops and returns the decoded frames.
-    pub(crate) fn stop(self) -> Vec<Frame> {
+    pub(crate) fn stop(mut self) -> Vec<Frame> {
         self.stop.store(true, Ordering::SeqCst);
         self.handle
+            .take()
+            .unwrap()
             .join()
             .unwrap()
             .into_iter()
             .map(|c| Frame::decode(c.at, &c.data))
             .collect()
+    }
+}
+
+impl Drop for Capture {
+    /// A capture abandoned by a failing check stops too.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
     }
 }
 

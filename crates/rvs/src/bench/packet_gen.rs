@@ -3,7 +3,9 @@
 //! The header template (Ethernet, IPv4, UDP) is built here and handed to the XDP program
 //! `bench_gen` (`bench/xdp/gen.bpf.c`) as a read-only global; the program rewrites every frame
 //! from it, picks a random flow (source address among `src_count`, source port among
-//! `port_count`), fixes the IPv4 checksum and returns `XDP_TX`. The kernel transmits those
+//! `port_count`), recomputes the IPv4 and UDP checksums and returns `XDP_TX`. Packets carry DF
+//! and a real UDP checksum, like a Linux UDP socket's: load balancers may treat checksum-0 or
+//! fragmentable datagrams specially. The kernel transmits those
 //! frames out of the interface named in the context, in batches, from the calling thread.
 //! Where the peer cannot take them (a veth whose peer has neither an XDP program nor GRO
 //! enabled, or a full ring) the kernel drops them: [`GenReport::runs`] is what was offered, the
@@ -94,19 +96,24 @@ fn sysfs(interface: &str, attr: &str) -> Result<String, BenchError> {
         })
 }
 
-/// The RFC 1071 checksum of an IPv4 header.
-fn ipv4_checksum(header: &[u8]) -> u16 {
-    let mut sum: u32 = header
+/// The RFC 1071 ones' complement sum of `bytes`, folded to 16 bits.
+fn ones_sum(bytes: &[u8]) -> u32 {
+    let mut sum: u32 = bytes
         .chunks(2)
         .map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)])))
         .sum();
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
-    !(sum as u16)
+    sum
 }
 
-/// The first frame: Ethernet, IPv4 (TTL 64, no options), UDP with checksum 0, zero payload.
+/// The checksum of an IPv4 header.
+fn ipv4_checksum(header: &[u8]) -> u16 {
+    !(ones_sum(header) as u16)
+}
+
+/// The first frame: Ethernet, IPv4 (TTL 64, DF, no options), UDP with its checksum, zero payload.
 pub fn template(spec: &GenSpec, src_mac: [u8; 6]) -> Vec<u8> {
     let mut f = vec![0u8; spec.frame_len.max(MIN_FRAME)];
     f[0..6].copy_from_slice(&spec.dst_mac);
@@ -116,6 +123,7 @@ pub fn template(spec: &GenSpec, src_mac: [u8; 6]) -> Vec<u8> {
     let ip = &mut f[14..34];
     ip[0] = 0x45;
     ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
+    ip[6] = 0x40; // DF
     ip[8] = 64;
     ip[9] = 17;
     ip[12..16].copy_from_slice(&spec.src.octets());
@@ -126,6 +134,16 @@ pub fn template(spec: &GenSpec, src_mac: [u8; 6]) -> Vec<u8> {
     udp[0..2].copy_from_slice(&spec.src_port.to_be_bytes());
     udp[2..4].copy_from_slice(&spec.dst_port.to_be_bytes());
     udp[4..6].copy_from_slice(&(ip_len - 20).to_be_bytes());
+    let mut pseudo = Vec::with_capacity(12 + f.len() - 34);
+    pseudo.extend_from_slice(&f[26..34]);
+    pseudo.extend_from_slice(&[0, 17]);
+    pseudo.extend_from_slice(&(ip_len - 20).to_be_bytes());
+    pseudo.extend_from_slice(&f[34..]);
+    let csum = match !(ones_sum(&pseudo) as u16) {
+        0 => 0xffff,
+        c => c,
+    };
+    f[40..42].copy_from_slice(&csum.to_be_bytes());
     f
 }
 
@@ -255,6 +273,14 @@ mod tests {
         assert_eq!(u16::from_be_bytes([f[38], f[39]]), 26, "UDP length");
         let ip = rvs_wire::Ipv4Packet::new_checked(&f[14..]).unwrap();
         assert!(ip.verify_checksum());
+        assert_eq!(f[20], 0x40, "DF");
+        let udp = rvs_wire::UdpPacket::new_checked(&f[34..]).unwrap();
+        let (src, dst) = (
+            "198.18.1.10".parse().unwrap(),
+            "198.18.0.100".parse().unwrap(),
+        );
+        assert!(udp.verify_checksum(&src, &dst));
+        assert_ne!(u16::from_be_bytes([f[40], f[41]]), 0, "a real UDP checksum");
     }
 
     #[test]

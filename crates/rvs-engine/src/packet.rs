@@ -336,7 +336,7 @@ impl Engine {
             }
             ForwardMethod::Route => {}
             ForwardMethod::Tunnel => {
-                if let Err(r) = self.encapsulate(pkt, meta.l3_offset, daddr, &nh) {
+                if let Err(r) = self.encapsulate(pkt, meta.l3_offset, daddr, nh.src_ip) {
                     return self.drop(r);
                 }
             }

@@ -11,7 +11,7 @@
 //! time exceeded. ICMP errors the director sends go back out of the interface the offending
 //! packet came from, to the MAC it came from.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use rvs_api::ForwardMethod;
 use rvs_wire::reply::{self, Icmpv4Error, Icmpv6Error};
@@ -22,6 +22,7 @@ use rvs_wire::{
 };
 
 use crate::conn::{Conn, ConnAddr};
+use crate::dest::DestId;
 use crate::engine::{DropReason, Engine, Family, Verdict};
 use crate::flow::{Flow, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use crate::l2::{IfaceId, NextHop, NextHopError};
@@ -94,12 +95,12 @@ impl Engine {
                 if let Some(v) = self.mtu_check(f, pkt, hop.mtu, overhead) {
                     return v;
                 }
-                // The tunnel source is part of the full next hop (a cache hit here).
-                let nh = match self.dest_next_hop(c.dest, daddr) {
-                    Ok(nh) => nh,
+                // The tunnel source is part of the full next hop, cached with `hop`.
+                let src_ip = match self.tunnel_src(c.dest, daddr) {
+                    Ok(src) => src,
                     Err(e) => return self.drop_nh(e),
                 };
-                if let Err(r) = self.encapsulate(pkt, f.l3, daddr, &nh) {
+                if let Err(r) = self.encapsulate(pkt, f.l3, daddr, src_ip) {
                     return self.drop(r);
                 }
             }
@@ -107,6 +108,20 @@ impl Engine {
         }
         hop.write_macs(pkt.data_mut());
         Verdict::Transmit(hop.iface)
+    }
+
+    /// The source address for a tunnel towards real server `id` at `addr`: the cached next
+    /// hop's (valid for the current L2 generation), or a fresh resolution.
+    #[inline]
+    fn tunnel_src(&mut self, id: DestId, addr: IpAddr) -> Result<Option<IpAddr>, NextHopError> {
+        let generation = self.l2.generation();
+        if let Some(d) = self.dests.get(id)
+            && let Some((g, nh, _)) = &d.next_hop
+            && *g == generation
+        {
+            return Ok(nh.src_ip);
+        }
+        self.dest_next_hop(id, addr).map(|nh| nh.src_ip)
     }
 
     /// The address of `c`'s real server (the caller has seen it exist).
@@ -212,13 +227,13 @@ impl Engine {
         pkt: &mut PacketBuf<'_>,
         l3: usize,
         rip: IpAddr,
-        nh: &NextHop,
+        src_ip: Option<IpAddr>,
     ) -> Result<(), DropReason> {
         let map = |e: rvs_wire::Error| match e {
             rvs_wire::Error::NoSpace => DropReason::NoHeadroom,
             _ => DropReason::TooBig,
         };
-        match (rip, nh.src_ip) {
+        match (rip, src_ip) {
             (IpAddr::V4(dst), Some(IpAddr::V4(src))) => {
                 // An outer header that carries DF needs no identification (RFC 6864); using 0
                 // keeps the engine's frames identical to the XDP fast path's.
@@ -391,7 +406,62 @@ pub(crate) fn set_macs(pkt: &mut PacketBuf<'_>, nh: &NextHop) {
 }
 
 /// Rewrites one end (address and transport port) of the packet described by `f`.
+#[inline]
 fn nat_rewrite<A: ConnAddr>(data: &mut [u8], f: &Flow<A>, side: Side, addr: IpAddr, port: u16) {
+    if let IpAddr::V4(a) = addr
+        && A::BITS == 32
+        && matches!(f.proto, IPPROTO_TCP | IPPROTO_UDP)
+    {
+        return nat_rewrite_v4(data, f, side, a, port);
+    }
+    nat_rewrite_any(data, f, side, addr, port);
+}
+
+/// [`nat_rewrite_any`] for TCP/UDP over IPv4, on fixed-size header views.
+#[inline(always)]
+fn nat_rewrite_v4<A: ConnAddr>(
+    data: &mut [u8],
+    f: &Flow<A>,
+    side: Side,
+    addr: Ipv4Addr,
+    port: u16,
+) {
+    let mut ip = Ipv4Packet::new_unchecked(&mut data[f.l3..f.l3 + 20]);
+    let old = match side {
+        Side::Src => ip.rewrite_src_addr(addr),
+        Side::Dst => ip.rewrite_dst_addr(addr),
+    };
+    let (src, dst) = (IpAddr::V4(ip.src_addr()), IpAddr::V4(ip.dst_addr()));
+    let (old, new) = (IpAddr::V4(old), IpAddr::V4(addr));
+    if f.proto == IPPROTO_TCP {
+        let mut t = TcpPacket::new_unchecked(&mut data[f.l4..f.l4 + 20]);
+        t.update_checksum_for_addr(&old, &new);
+        match side {
+            Side::Src => t.rewrite_src_port(port),
+            Side::Dst => t.rewrite_dst_port(port),
+        };
+        return;
+    }
+    let mut u = UdpPacket::new_unchecked(&mut data[f.l4..f.l4 + 8]);
+    if u.checksum() != 0 {
+        u.update_checksum_for_addr(&old, &new);
+        match side {
+            Side::Src => u.rewrite_src_port(port),
+            Side::Dst => u.rewrite_dst_port(port),
+        };
+        return;
+    }
+    let mut u = UdpPacket::new_unchecked(&mut data[f.l4..f.l3 + f.ip_len]);
+    match side {
+        Side::Src => u.set_src_port(port),
+        Side::Dst => u.set_dst_port(port),
+    }
+    // IPv4 "no checksum": IPVS computes a full one.
+    u.fill_checksum(&src, &dst);
+}
+
+/// Rewrites one end of any TCP/UDP/SCTP packet (either family).
+fn nat_rewrite_any<A: ConnAddr>(data: &mut [u8], f: &Flow<A>, side: Side, addr: IpAddr, port: u16) {
     let end = f.l3 + f.ip_len;
     let (old, src, dst) = match addr {
         IpAddr::V4(a) => {

@@ -23,6 +23,7 @@ impl<'a> PacketBuf<'a> {
     /// Wraps `buf`, with the frame starting at `head` and `len` bytes long.
     ///
     /// Returns [`Error::NoSpace`] if the frame does not fit in `buf`.
+    #[inline]
     pub fn new(buf: &'a mut [u8], head: usize, len: usize) -> Result<Self> {
         match head.checked_add(len) {
             Some(end) if end <= buf.len() => Ok(PacketBuf { buf, head, len }),
@@ -75,6 +76,7 @@ impl<'a> PacketBuf<'a> {
 
     /// Grows the frame by `n` bytes at the front. The new bytes hold whatever the headroom
     /// held; the caller overwrites them.
+    #[inline]
     pub fn push_front(&mut self, n: usize) -> Result<()> {
         if n > self.head {
             return Err(Error::NoSpace);
@@ -85,6 +87,7 @@ impl<'a> PacketBuf<'a> {
     }
 
     /// Drops `n` bytes from the front of the frame.
+    #[inline]
     pub fn pull_front(&mut self, n: usize) -> Result<()> {
         if n > self.len {
             return Err(Error::Truncated);
@@ -96,6 +99,7 @@ impl<'a> PacketBuf<'a> {
 
     /// Sets the frame length, growing into the tailroom or shrinking. Grown bytes hold
     /// whatever the tailroom held.
+    #[inline]
     pub fn set_len(&mut self, len: usize) -> Result<()> {
         if len > self.buf.len() - self.head {
             return Err(Error::NoSpace);
@@ -110,12 +114,13 @@ impl<'a> PacketBuf<'a> {
     ///
     /// Costs a copy of `offset` bytes: with `offset` = the L2 header length this prepends an
     /// outer IP header without touching the payload.
+    #[inline]
     pub fn insert_after(&mut self, offset: usize, n: usize) -> Result<()> {
         if offset > self.len || n > self.head {
             return Err(Error::NoSpace);
         }
         let start = self.head;
-        self.buf.copy_within(start..start + offset, start - n);
+        Self::move_front(self.buf, start, offset, start - n);
         self.head -= n;
         self.len += n;
         Ok(())
@@ -123,16 +128,37 @@ impl<'a> PacketBuf<'a> {
 
     /// Removes the `n` bytes at `offset` by moving the first `offset` bytes `n` bytes towards
     /// the back; the inverse of [`insert_after`](Self::insert_after).
+    #[inline]
     pub fn remove_after(&mut self, offset: usize, n: usize) -> Result<()> {
         match offset.checked_add(n) {
             Some(end) if end <= self.len => {}
             _ => return Err(Error::Truncated),
         }
         let start = self.head;
-        self.buf.copy_within(start..start + offset, start + n);
+        Self::move_front(self.buf, start, offset, start + n);
         self.head += n;
         self.len -= n;
         Ok(())
+    }
+
+    /// `buf.copy_within(from..from + len, to)`, with the usual L2 header lengths (untagged,
+    /// one or two VLAN tags) as constant-size moves instead of a `memmove` call.
+    #[inline(always)]
+    fn move_front(buf: &mut [u8], from: usize, len: usize, to: usize) {
+        match len {
+            14 => Self::move_n::<14>(buf, from, to),
+            18 => Self::move_n::<18>(buf, from, to),
+            22 => Self::move_n::<22>(buf, from, to),
+            _ => buf.copy_within(from..from + len, to),
+        }
+    }
+
+    /// Moves `N` bytes from `from` to `to` through registers (the ranges may overlap).
+    #[inline(always)]
+    fn move_n<const N: usize>(buf: &mut [u8], from: usize, to: usize) {
+        let mut t = [0u8; N];
+        t.copy_from_slice(&buf[from..from + N]);
+        buf[to..to + N].copy_from_slice(&t);
     }
 }
 

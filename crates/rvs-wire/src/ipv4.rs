@@ -427,19 +427,44 @@ impl Ipv4Repr {
     ///
     /// # Panics
     /// If the buffer is shorter than 20 bytes. `payload_len` above 65515 is truncated.
+    #[inline]
     pub fn emit<T: AsRef<[u8]> + AsMut<[u8]>>(&self, packet: &mut Ipv4Packet<T>) {
-        packet.set_version(4);
-        packet.set_header_len(HEADER_LEN as u8);
-        packet.set_dscp_ecn(self.dscp_ecn);
-        packet.set_total_len((HEADER_LEN + self.payload_len) as u16);
-        packet.set_ident(self.ident);
-        packet.clear_flags();
-        packet.set_dont_frag(self.dont_frag);
-        packet.set_ttl(self.hop_limit);
-        packet.set_next_header(self.next_header);
-        packet.set_src_addr(self.src_addr);
-        packet.set_dst_addr(self.dst_addr);
-        packet.fill_checksum();
+        packet.buffer.as_mut()[..HEADER_LEN].copy_from_slice(&self.header());
+    }
+
+    /// The 20 bytes [`emit`](Self::emit) writes, built in registers.
+    #[inline(always)]
+    pub(crate) fn header(&self) -> [u8; HEADER_LEN] {
+        let len = ((HEADER_LEN + self.payload_len) as u16).to_be_bytes();
+        let ident = self.ident.to_be_bytes();
+        let flags = if self.dont_frag { FLAG_DF } else { 0 }.to_be_bytes();
+        let (s, d) = (self.src_addr.octets(), self.dst_addr.octets());
+        let mut h = [
+            0x45,
+            self.dscp_ecn,
+            len[0],
+            len[1],
+            ident[0],
+            ident[1],
+            flags[0],
+            flags[1],
+            self.hop_limit,
+            self.next_header.into(),
+            0,
+            0,
+            s[0],
+            s[1],
+            s[2],
+            s[3],
+            d[0],
+            d[1],
+            d[2],
+            d[3],
+        ];
+        let csum = checksum::compute(&h).to_be_bytes();
+        h[10] = csum[0];
+        h[11] = csum[1];
+        h
     }
 }
 

@@ -409,6 +409,17 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
 /// RFC 1624 update of a transport checksum for a pseudo-header address change.
 #[inline]
 pub(crate) fn update_for_addr(csum: u16, old: &IpAddr, new: &IpAddr) -> u16 {
+    // The IPv4 case stays small enough to inline (and to fold away the match when the
+    // caller's addresses are known to be IPv4).
+    match (old, new) {
+        (IpAddr::V4(o), IpAddr::V4(n)) => checksum::update32(csum, o.to_bits(), n.to_bits()),
+        _ => update_for_addr_v6(csum, old, new),
+    }
+}
+
+/// [`update_for_addr`] with an IPv6 address on either side.
+#[inline(never)]
+fn update_for_addr_v6(csum: u16, old: &IpAddr, new: &IpAddr) -> u16 {
     match (old, new) {
         (IpAddr::V4(o), IpAddr::V4(n)) => checksum::update32(csum, o.to_bits(), n.to_bits()),
         (IpAddr::V6(o), IpAddr::V6(n)) => checksum::update_bytes(csum, &o.octets(), &n.octets()),

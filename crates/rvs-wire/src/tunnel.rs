@@ -60,6 +60,7 @@ pub struct Ipv6Tunnel {
 
 /// The outer DSCP/ECN byte for an inner DSCP/ECN byte: DSCP copied, ECN copied except that
 /// CE becomes ECT(0) (RFC 6040 §4.1 normal mode; Linux `INET_ECN_encapsulate`).
+#[inline]
 pub fn ecn_encapsulate(inner_dsfield: u8) -> u8 {
     let ecn = inner_dsfield & 0x03;
     (inner_dsfield & !0x03) | if ecn == ECN_CE { ECN_ECT0 } else { ecn }
@@ -74,6 +75,7 @@ struct Inner {
     dont_frag: bool,
 }
 
+#[inline]
 fn inner_info(ip: &[u8]) -> Result<Inner> {
     match ip.first().and_then(|b| IpVersion::of_first_byte(*b)) {
         Some(IpVersion::Ipv4) => {
@@ -101,6 +103,7 @@ fn inner_info(ip: &[u8]) -> Result<Inner> {
     }
 }
 
+#[inline]
 fn inner_protocol(version: IpVersion) -> IpProtocol {
     match version {
         IpVersion::Ipv4 => IpProtocol::Ipip,
@@ -108,6 +111,7 @@ fn inner_protocol(version: IpVersion) -> IpProtocol {
     }
 }
 
+#[inline]
 fn ethertype_of(version: IpVersion) -> EtherType {
     match version {
         IpVersion::Ipv4 => EtherType::Ipv4,
@@ -115,12 +119,14 @@ fn ethertype_of(version: IpVersion) -> EtherType {
     }
 }
 
+#[inline(always)]
 fn set_ethertype(buf: &mut PacketBuf<'_>, l3_offset: usize, version: IpVersion) {
     if l3_offset >= 2 {
         set_u16(buf.data_mut(), l3_offset - 2, ethertype_of(version).into());
     }
 }
 
+#[inline]
 fn l3_slice<'b>(buf: &'b PacketBuf<'_>, l3_offset: usize) -> Result<&'b [u8]> {
     buf.data().get(l3_offset..).ok_or(Error::Truncated)
 }
@@ -132,6 +138,7 @@ fn l3_slice<'b>(buf: &'b PacketBuf<'_>, l3_offset: usize) -> Result<&'b [u8]> {
 /// inner IP header, [`Error::NoSpace`] with less than 20 bytes of headroom,
 /// [`Error::Unsupported`] if the result would exceed 65535 bytes. The caller checks the
 /// path MTU first (IPVS sends "fragmentation needed" instead).
+#[inline]
 pub fn encap_ipv4(buf: &mut PacketBuf<'_>, l3_offset: usize, tunnel: &Ipv4Tunnel) -> Result<()> {
     let inner = inner_info(l3_slice(buf, l3_offset)?)?;
     if inner.len + IPV4_OVERHEAD > usize::from(u16::MAX) {
@@ -142,7 +149,7 @@ pub fn encap_ipv4(buf: &mut PacketBuf<'_>, l3_offset: usize, tunnel: &Ipv4Tunnel
     }
     buf.set_len(l3_offset + inner.len)?;
     buf.insert_after(l3_offset, IPV4_OVERHEAD)?;
-    let repr = Ipv4Repr {
+    let header = Ipv4Repr {
         src_addr: tunnel.src_addr,
         dst_addr: tunnel.dst_addr,
         next_header: inner_protocol(inner.version),
@@ -151,17 +158,16 @@ pub fn encap_ipv4(buf: &mut PacketBuf<'_>, l3_offset: usize, tunnel: &Ipv4Tunnel
         dscp_ecn: ecn_encapsulate(inner.dsfield),
         ident: tunnel.ident,
         dont_frag: tunnel.copy_df && inner.dont_frag,
-    };
-    let data = buf.data_mut();
-    repr.emit(&mut Ipv4Packet::new_unchecked(
-        &mut data[l3_offset..l3_offset + IPV4_OVERHEAD],
-    ));
+    }
+    .header();
+    buf.data_mut()[l3_offset..l3_offset + IPV4_OVERHEAD].copy_from_slice(&header);
     set_ethertype(buf, l3_offset, IpVersion::Ipv4);
     Ok(())
 }
 
 /// Wraps the IP packet at `l3_offset` in an outer IPv6 header (next header 41 for inner
 /// IPv6, 4 for inner IPv4). Errors as for [`encap_ipv4`] (40 bytes of headroom needed).
+#[inline]
 pub fn encap_ipv6(buf: &mut PacketBuf<'_>, l3_offset: usize, tunnel: &Ipv6Tunnel) -> Result<()> {
     let inner = inner_info(l3_slice(buf, l3_offset)?)?;
     if inner.len > usize::from(u16::MAX) {

@@ -98,11 +98,13 @@ impl Dest {
 
     /// Whether a scheduler may pick this server for a new connection: weight > 0 and not
     /// overloaded. (Deleted servers are no longer in any service list.)
+    #[inline]
     pub const fn is_schedulable(&self) -> bool {
         self.weight > 0 && !self.overloaded
     }
 
     /// `activeconns * 256 + inactconns`, the load measure of lc, wlc, lblc, lblcr and twos.
+    #[inline]
     pub const fn overhead(&self) -> u64 {
         (self.activeconns as u64) * 256 + self.inactconns as u64
     }
@@ -207,8 +209,15 @@ impl<'a> DestList<'a> {
     }
 
     /// The ids in list order.
+    #[inline]
     pub const fn ids(&self) -> &'a [DestId] {
         self.order
+    }
+
+    /// The arena the ids refer to.
+    #[inline]
+    pub(crate) const fn arena(&self) -> &'a DestArena {
+        self.arena
     }
 
     /// Position `pos` in list order.
@@ -242,6 +251,7 @@ impl<'a> DestList<'a> {
     }
 
     /// `(id, dest)` pairs in list order.
+    #[inline]
     pub fn iter(&self) -> impl Iterator<Item = (DestId, &'a Dest)> + 'a {
         let arena = self.arena;
         self.order

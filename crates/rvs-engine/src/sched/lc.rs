@@ -12,28 +12,74 @@ fn sed_overhead(d: &Dest) -> u64 {
     u64::from(d.activeconns) + 1
 }
 
-/// Whether `cand` (overhead `coh`) beats `least` (overhead `loh`): `loh * w(cand) > coh *
-/// w(least)`, in 128 bits so no weight/overhead combination can overflow.
+/// Whether `cand` (overhead `coh`) beats `least`: `loh * w(cand) > coh * w(least)`, exact
+/// for every weight/overhead combination: in 64 bits as the kernel's `(__s64)` comparison
+/// (with weights up to 65535 and overheads below 2^40 the products stay below 2^56), and in
+/// 128 bits should a product overflow.
+#[inline(always)]
 fn better(loh: u64, least: &Dest, coh: u64, cand: &Dest) -> bool {
-    u128::from(loh) * u128::from(cand.weight) > u128::from(coh) * u128::from(least.weight)
+    better_w(loh, least.weight, coh, cand.weight)
+}
+
+#[inline(always)]
+fn better_w(loh: u64, lw: u32, coh: u64, cw: u32) -> bool {
+    match (
+        loh.checked_mul(u64::from(cw)),
+        coh.checked_mul(u64::from(lw)),
+    ) {
+        (Some(l), Some(c)) => l > c,
+        _ => better_wide(loh, lw, coh, cw),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn better_wide(loh: u64, lw: u32, coh: u64, cw: u32) -> bool {
+    u128::from(loh) * u128::from(cw) > u128::from(coh) * u128::from(lw)
 }
 
 /// The weighted-least pick over `it` (in list order): the first schedulable server is the
 /// baseline; every later non-overloaded server replaces it if strictly better. (A weight-0
 /// server can never be strictly better, so it never wins.)
+#[inline]
 pub(crate) fn weighted_least<'a>(
     mut it: impl Iterator<Item = (DestId, &'a Dest)>,
     overhead: impl Fn(&Dest) -> u64,
 ) -> Option<DestId> {
-    let (mut least_id, mut least) = it.by_ref().find(|(_, d)| d.is_schedulable())?;
-    let mut loh = overhead(least);
+    let (mut least_id, least) = it.by_ref().find(|(_, d)| d.is_schedulable())?;
+    let (mut loh, mut lw) = (overhead(least), least.weight);
     for (id, d) in it {
         if d.overloaded {
             continue;
         }
         let doh = overhead(d);
-        if better(loh, least, doh, d) {
-            (least_id, least, loh) = (id, d, doh);
+        if better_w(loh, lw, doh, d.weight) {
+            (least_id, loh, lw) = (id, doh, d.weight);
+        }
+    }
+    Some(least_id)
+}
+
+/// [`weighted_least`] over a whole service, as one tight loop over its list (the scan
+/// every wlc/sed connection pays for, across all real servers).
+#[inline(never)]
+fn weighted_least_list(dests: DestList<'_>, overhead: impl Fn(&Dest) -> u64) -> Option<DestId> {
+    let arena = dests.arena();
+    let mut rest = dests.ids().iter();
+    let (mut least_id, mut loh, mut lw) = loop {
+        let &id = rest.next()?;
+        if let Some(d) = arena.get(id)
+            && d.is_schedulable()
+        {
+            break (id, overhead(d), d.weight);
+        }
+    };
+    for &id in rest {
+        let Some(d) = arena.get(id) else { continue };
+        let doh = overhead(d);
+        // Overloaded servers are skipped; evaluated without a branch.
+        if !d.overloaded & better_w(loh, lw, doh, d.weight) {
+            (least_id, loh, lw) = (id, doh, d.weight);
         }
     }
     Some(least_id)
@@ -54,12 +100,12 @@ pub(crate) fn lc(dests: DestList<'_>) -> Option<DestId> {
 
 /// `wlc` (the default scheduler): minimum `(active * 256 + inactive) / weight`.
 pub(crate) fn wlc(dests: DestList<'_>) -> Option<DestId> {
-    weighted_least(dests.iter(), Dest::overhead)
+    weighted_least_list(dests, Dest::overhead)
 }
 
 /// `sed`: minimum `(active + 1) / weight`.
 pub(crate) fn sed(dests: DestList<'_>) -> Option<DestId> {
-    weighted_least(dests.iter(), sed_overhead)
+    weighted_least_list(dests, sed_overhead)
 }
 
 /// `nq`: the first schedulable server with no active connection, else as `sed`.

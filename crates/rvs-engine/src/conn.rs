@@ -390,6 +390,38 @@ impl<A: ConnAddr> ConnTable<A> {
         None
     }
 
+    /// The in-index bucket of `key` (batch warm-up, see [`ConnTable::warm_bucket`]).
+    #[inline]
+    pub(crate) fn in_bucket_of(&self, key: &InKey<A>) -> usize {
+        self.hash_in(key.proto, key.caddr, key.cport, key.vaddr, key.vport)
+    }
+
+    /// Loads the head of in-index bucket `b` (batch warm-up: the value only feeds
+    /// [`ConnTable::warm_entry`]; it may be stale by the time the packet is processed).
+    #[inline]
+    pub(crate) fn warm_bucket(&self, b: usize) -> ConnIdx {
+        self.in_buckets.get(b).copied().unwrap_or(NIL)
+    }
+
+    /// Walks the in-index chain of `key` from `head` (an earlier [`ConnTable::warm_bucket`])
+    /// as a lookup would, loading every entry it compares (batch warm-up; no effect on the
+    /// table, and the result is only a hint).
+    #[inline]
+    pub(crate) fn warm_chain(&self, mut i: ConnIdx, key: &InKey<A>) {
+        while let Some(c) = self.entries.get(i as usize) {
+            // Both ends of the entry: a 48-byte entry may straddle two cache lines.
+            if c.cport == key.cport
+                && c.vport == key.vport
+                && c.caddr == key.caddr
+                && c.vaddr == key.vaddr
+            {
+                std::hint::black_box(c.state);
+                return;
+            }
+            i = c.next_in;
+        }
+    }
+
     /// Inserts `conn`, linking it into the out index too when `link_out` (NAT connections).
     pub fn insert(&mut self, mut conn: Conn<A>, link_out: bool) -> ConnIdx {
         if self.len >= self.buckets() {

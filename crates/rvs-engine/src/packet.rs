@@ -12,7 +12,7 @@ use rvs_wire::{
     InvokingPacket, IpProtocol, Ipv4Packet, Ipv6Packet, PacketBuf, PacketMeta, ParseError,
 };
 
-use crate::conn::{Conn, ConnAddr, InKey, OutKey};
+use crate::conn::{Conn, ConnAddr, InKey, NIL, OutKey};
 use crate::engine::{DropReason, Engine, Family, Verdict};
 use crate::flow::{Flow, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP};
 use crate::l2::IfaceId;
@@ -25,12 +25,69 @@ const ICMPV6_ECHO_REQUEST: u8 = 128;
 const ICMPV6_NEIGHBOR_SOLICIT: u8 = 135;
 /// Length of the ICMP header before the quoted packet of an error (both versions).
 const ICMP_ERROR_HEADER: usize = 8;
+/// Frames whose table lines [`Engine::process_batch`] loads together before processing them.
+const WARM_GROUP: usize = 16;
 
 impl Engine {
     /// Processes one received frame in place. See [`Verdict`].
     #[inline]
     pub fn process(&mut self, now: Instant, ingress: IfaceId, pkt: &mut PacketBuf<'_>) -> Verdict {
         self.process_marked(now, ingress, 0, pkt)
+    }
+
+    /// Processes a batch of frames received together on `ingress`, in order, exactly as
+    /// [`Engine::process`] would one by one, and appends one verdict per frame to `verdicts`.
+    ///
+    /// Faster than the loop for large connection tables: each group of frames is parsed and
+    /// hashed first and the connection-table lines the group needs are loaded before any
+    /// frame is processed, so the cache and TLB misses of the group overlap instead of
+    /// following one another.
+    pub fn process_batch(
+        &mut self,
+        now: Instant,
+        ingress: IfaceId,
+        pkts: &mut [PacketBuf<'_>],
+        verdicts: &mut Vec<Verdict>,
+    ) {
+        verdicts.reserve(pkts.len());
+        for group in pkts.chunks_mut(WARM_GROUP) {
+            self.warm(group);
+            for pkt in group {
+                verdicts.push(self.process_marked(now, ingress, 0, pkt));
+            }
+        }
+    }
+
+    /// Loads the in-index buckets, then the entries they name, for the IPv4 flows of `group`.
+    /// Only reads: the frames are processed afterwards from scratch.
+    #[inline(never)]
+    fn warm(&self, group: &[PacketBuf<'_>]) {
+        // Three tight passes, so that the misses of each pass are in flight together: the
+        // buckets (parsing and hashing touch only the frames), their heads, the entries.
+        let mut keys = [None; WARM_GROUP];
+        let mut buckets = [usize::MAX; WARM_GROUP];
+        for ((k, b), pkt) in keys.iter_mut().zip(buckets.iter_mut()).zip(group) {
+            if let Some(m) = PacketMeta::parse_ipv4_flow(pkt.data()) {
+                let key = InKey {
+                    proto: m.protocol,
+                    caddr: m.src_addr,
+                    cport: m.src_port,
+                    vaddr: m.dst_addr,
+                    vport: m.dst_port,
+                };
+                *b = self.conns4.in_bucket_of(&key);
+                *k = Some(key);
+            }
+        }
+        let mut heads = [NIL; WARM_GROUP];
+        for (head, &b) in heads.iter_mut().zip(&buckets) {
+            *head = self.conns4.warm_bucket(b);
+        }
+        for (&head, key) in heads.iter().zip(&keys) {
+            if let Some(key) = key {
+                self.conns4.warm_chain(head, key);
+            }
+        }
     }
 
     /// As [`Engine::process`], for a packet carrying firewall mark `mark` (fwmark services).
@@ -477,4 +534,186 @@ fn sctp_event(data: &[u8], l4: usize, end: usize) -> SctpEvent {
         .copied()
         .filter(|_| len >= 4);
     SctpEvent::from_chunks(first, second)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EngineConfig, Interface, Route};
+    use etherparse::PacketBuilder;
+    use proptest::prelude::*;
+    use rvs_api::{DestSpec, Protocol, Request, Response, ServiceKey, ServiceSpec};
+
+    const HEADROOM: usize = 128;
+    const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xc1];
+    const DIR_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xd1];
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// A director with a TCP and a UDP service on one VIP over a NAT, a DR and a TUN real
+    /// server, and a small table that has to grow during the run.
+    fn director(now: Instant) -> (Engine, IfaceId) {
+        let mut e = Engine::new(
+            now,
+            EngineConfig {
+                seed: 11,
+                conn_capacity: 16,
+            },
+        );
+        let eth = e.add_interface(Interface {
+            name: "eth0".into(),
+            mac: DIR_MAC,
+            mtu: 1500,
+            addrs: vec![ip("198.18.0.2")],
+        });
+        e.set_routes(vec![
+            Route {
+                dst: ip("198.18.0.0"),
+                prefix_len: 24,
+                iface: eth,
+                gateway: None,
+                src: None,
+            },
+            Route {
+                dst: ip("0.0.0.0"),
+                prefix_len: 0,
+                iface: eth,
+                gateway: Some(ip("198.18.0.1")),
+                src: None,
+            },
+        ]);
+        e.set_neighbour(eth, ip("198.18.0.1"), Some(CLIENT_MAC));
+        for (protocol, sched) in [(Protocol::Tcp, "wlc"), (Protocol::Udp, "rr")] {
+            let key = ServiceKey::Addr {
+                protocol,
+                addr: ip("198.18.0.100"),
+                port: 80,
+            };
+            let mut spec = ServiceSpec::new(key);
+            spec.scheduler = sched.into();
+            assert_eq!(e.control(now, Request::AddService { spec }), Response::Ok);
+            for (i, method) in [
+                ForwardMethod::Masq,
+                ForwardMethod::Route,
+                ForwardMethod::Tunnel,
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let rip = ip(&format!("198.18.0.{}", 11 + i));
+                e.set_neighbour(eth, rip, Some([2, 0, 0, 0, 1, i as u8]));
+                let mut dest = DestSpec::new(rip, 80);
+                dest.fwd_method = method;
+                assert_eq!(
+                    e.control(now, Request::AddDest { service: key, dest }),
+                    Response::Ok
+                );
+            }
+        }
+        (e, eth)
+    }
+
+    /// One frame of the random mix: client → VIP TCP with various flags or UDP, replies
+    /// from the NAT real server, ARP, and a corrupt IPv4 header.
+    fn frame(kind: u8, client: u8, port: u16, flags: u8) -> Vec<u8> {
+        let caddr = [198, 19, 0, client % 8];
+        let vip = [198, 18, 0, 100];
+        let mut v = Vec::new();
+        let eth = PacketBuilder::ethernet2(CLIENT_MAC, DIR_MAC);
+        match kind % 6 {
+            0 | 1 => {
+                let mut b = eth.ipv4(caddr, vip, 64).tcp(port, 80, 7, 1000);
+                if flags & 1 != 0 {
+                    b = b.syn();
+                }
+                if flags & 2 != 0 {
+                    b = b.ack(9);
+                }
+                if flags & 4 != 0 {
+                    b = b.fin();
+                }
+                if flags & 8 != 0 {
+                    b = b.rst();
+                }
+                b.write(&mut v, &[1, 2, 3]).unwrap();
+            }
+            2 => eth
+                .ipv4(caddr, vip, 64)
+                .udp(port, 80)
+                .write(&mut v, &[4, 5])
+                .unwrap(),
+            3 => eth
+                .ipv4([198, 18, 0, 11], caddr, 64)
+                .tcp(80, port, 9, 1000)
+                .ack(8)
+                .write(&mut v, &[])
+                .unwrap(),
+            4 => {
+                eth.ipv4(caddr, vip, 1)
+                    .tcp(port, 80, 7, 1000)
+                    .ack(9)
+                    .write(&mut v, &[])
+                    .unwrap();
+            }
+            _ => {
+                eth.ipv4(caddr, vip, 64)
+                    .tcp(port, 80, 7, 1000)
+                    .ack(9)
+                    .write(&mut v, &[])
+                    .unwrap();
+                v[24] ^= 0x55;
+            }
+        }
+        v
+    }
+
+    proptest! {
+        /// `process_batch` is `process` in a loop: same verdicts, same bytes out, same
+        /// tables and counters, for any mix and any batch length.
+        #[test]
+        fn batch_equals_one_by_one(
+            frames in proptest::collection::vec((any::<u8>(), any::<u8>(), 1000u16..1006, any::<u8>()), 1..120),
+            split in 1usize..40,
+        ) {
+            let now = Instant::now();
+            let (mut one, eth) = director(now);
+            let (mut batched, _) = director(now);
+            let frames: Vec<Vec<u8>> = frames.iter().map(|&(k, c, p, f)| frame(k, c, p, f)).collect();
+            let mut bufs_a: Vec<Vec<u8>> = frames.iter().map(|f| {
+                let mut b = vec![0u8; HEADROOM + f.len() + 64];
+                b[HEADROOM..HEADROOM + f.len()].copy_from_slice(f);
+                b
+            }).collect();
+            let mut bufs_b = bufs_a.clone();
+            let mut want = Vec::new();
+            for (b, f) in bufs_a.iter_mut().zip(&frames) {
+                let mut pkt = PacketBuf::new(b, HEADROOM, f.len()).unwrap();
+                let v = one.process(now, eth, &mut pkt);
+                want.push((v, pkt.data().to_vec()));
+            }
+            let mut got = Vec::new();
+            let mut offset = 0;
+            for chunk in bufs_b.chunks_mut(split) {
+                let mut pkts: Vec<PacketBuf<'_>> = chunk
+                    .iter_mut()
+                    .zip(&frames[offset..])
+                    .map(|(b, f)| PacketBuf::new(b, HEADROOM, f.len()).unwrap())
+                    .collect();
+                let mut verdicts = Vec::new();
+                batched.process_batch(now, eth, &mut pkts, &mut verdicts);
+                prop_assert_eq!(verdicts.len(), pkts.len());
+                for (v, p) in verdicts.into_iter().zip(&pkts) {
+                    got.push((v, p.data().to_vec()));
+                }
+                offset += chunk.len();
+            }
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(batched.list_conns(), one.list_conns());
+            prop_assert_eq!(batched.list_services(), one.list_services());
+            prop_assert_eq!(batched.drop_counters(), one.drop_counters());
+            prop_assert_eq!(batched.global_stats(), one.global_stats());
+        }
+    }
 }

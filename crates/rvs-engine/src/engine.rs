@@ -31,7 +31,8 @@ pub struct EngineConfig {
     /// Seed for hashing and for the `twos` scheduler's random draws. Use a random value in
     /// production (flow keys come from the network); tests use fixed seeds to be reproducible.
     pub seed: u64,
-    /// Connections to size the tables for up front (they grow beyond it as needed).
+    /// IPv4 connections to size the table for up front (it grows beyond as needed; the IPv6
+    /// table starts small and grows with use).
     pub conn_capacity: usize,
 }
 
@@ -206,7 +207,9 @@ impl Engine {
             dests: DestArena::default(),
             trash: Vec::new(),
             conns4: ConnTable::new(cfg.conn_capacity, cfg.seed),
-            conns6: ConnTable::new(cfg.conn_capacity / 4, cfg.seed.rotate_left(17)),
+            // IPv6 tables start at the minimum and grow with use: sizing them up front for
+            // a share of `conn_capacity` cost memory on every IPv4-only director.
+            conns6: ConnTable::new(0, cfg.seed.rotate_left(17)),
             timeouts: TimeoutTable::default(),
             sysctl: Sysctls::default(),
             stats: StatsBlock::default(),

@@ -316,27 +316,34 @@ impl<A: ConnAddr> ConnTable<A> {
     /// Keyed hash of two addresses and the packed ports. Two IPv4 addresses fit one word,
     /// which halves the hashing work of the hot path; every bit still goes through the key.
     #[inline]
-    fn hash_key(&self, a: A, b: A, ports: u64) -> usize {
-        let h = if A::BITS == 32 {
+    fn hash_key(&self, a: A, b: A, ports: u64) -> u64 {
+        if A::BITS == 32 {
             self.hasher
                 .hash_one(((a.bits() as u64) << 32 | b.bits() as u64, ports))
         } else {
             self.hasher.hash_one((a.bits(), b.bits(), ports))
-        };
-        h as usize & self.mask
+        }
+    }
+
+    /// The full in-index hash of a key: independent of the table size, so it stays valid
+    /// across growth (see [`ConnTable::lookup_in_hashed`]).
+    #[inline]
+    pub(crate) fn in_hash(&self, key: &InKey<A>) -> u64 {
+        let ports = (key.cport as u64) << 24 | (key.vport as u64) << 8 | key.proto as u64;
+        self.hash_key(key.caddr, key.vaddr, ports)
     }
 
     #[inline]
     fn hash_in(&self, proto: u8, caddr: A, cport: u16, vaddr: A, vport: u16) -> usize {
         let ports = (cport as u64) << 24 | (vport as u64) << 8 | proto as u64;
-        self.hash_key(caddr, vaddr, ports)
+        self.hash_key(caddr, vaddr, ports) as usize & self.mask
     }
 
     #[inline]
     fn hash_out(&self, proto: u8, daddr: A, dport: u16, caddr: A, cport: u16) -> usize {
         // A different field order from hash_in keeps the two indexes independent.
         let ports = (dport as u64) << 24 | (cport as u64) << 8 | proto as u64;
-        self.hash_key(daddr, caddr, ports)
+        self.hash_key(daddr, caddr, ports) as usize & self.mask
     }
 
     /// The connection (not template) matching `key`.
@@ -350,9 +357,20 @@ impl<A: ConnAddr> ConnTable<A> {
         self.find_in(key, true)
     }
 
+    /// [`ConnTable::lookup_in`] with `hash` = [`ConnTable::in_hash`]`(key)` computed earlier.
+    #[inline]
+    pub(crate) fn lookup_in_hashed(&self, key: &InKey<A>, hash: u64) -> Option<ConnIdx> {
+        self.find_in_bucket(key, false, hash as usize & self.mask)
+    }
+
     #[inline]
     fn find_in(&self, key: &InKey<A>, template: bool) -> Option<ConnIdx> {
         let b = self.hash_in(key.proto, key.caddr, key.cport, key.vaddr, key.vport);
+        self.find_in_bucket(key, template, b)
+    }
+
+    #[inline]
+    fn find_in_bucket(&self, key: &InKey<A>, template: bool, b: usize) -> Option<ConnIdx> {
         let mut i = self.in_buckets[b];
         while i != NIL {
             let c = &self.entries[i as usize];
@@ -390,17 +408,15 @@ impl<A: ConnAddr> ConnTable<A> {
         None
     }
 
-    /// The in-index bucket of `key` (batch warm-up, see [`ConnTable::warm_bucket`]).
+    /// Loads the head of the in-index bucket of a key with [`ConnTable::in_hash`] `hash`
+    /// (batch warm-up: the value only feeds [`ConnTable::warm_chain`]; it may be stale by
+    /// the time the packet is processed).
     #[inline]
-    pub(crate) fn in_bucket_of(&self, key: &InKey<A>) -> usize {
-        self.hash_in(key.proto, key.caddr, key.cport, key.vaddr, key.vport)
-    }
-
-    /// Loads the head of in-index bucket `b` (batch warm-up: the value only feeds
-    /// [`ConnTable::warm_entry`]; it may be stale by the time the packet is processed).
-    #[inline]
-    pub(crate) fn warm_bucket(&self, b: usize) -> ConnIdx {
-        self.in_buckets.get(b).copied().unwrap_or(NIL)
+    pub(crate) fn warm_bucket(&self, hash: u64) -> ConnIdx {
+        self.in_buckets
+            .get(hash as usize & self.mask)
+            .copied()
+            .unwrap_or(NIL)
     }
 
     /// Walks the in-index chain of `key` from `head` (an earlier [`ConnTable::warm_bucket`])

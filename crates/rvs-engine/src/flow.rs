@@ -46,6 +46,20 @@ pub(crate) struct Flow<A> {
     pub ingress: IfaceId,
 }
 
+impl<A: Copy> Flow<A> {
+    /// The in-index key of a client → VIP packet of this flow.
+    #[inline]
+    pub(crate) fn in_key(&self) -> InKey<A> {
+        InKey {
+            proto: self.proto,
+            caddr: self.saddr,
+            cport: self.sport,
+            vaddr: self.daddr,
+            vport: self.dport,
+        }
+    }
+}
+
 impl<A> Flow<A> {
     /// `th->syn && !th->ack && !th->fin && !th->rst` — a packet that may open a new connection
     /// in IPVS's `is_new_conn` sense (SCTP: an INIT).
@@ -74,14 +88,22 @@ impl Engine {
         pkt: &mut PacketBuf<'_>,
         f: &Flow<A>,
     ) -> Verdict {
-        let ik = InKey {
-            proto: f.proto,
-            caddr: f.saddr,
-            cport: f.sport,
-            vaddr: f.daddr,
-            vport: f.dport,
-        };
-        if let Some(idx) = A::conns(self).lookup_in(&ik) {
+        let hash = A::conns(self).in_hash(&f.in_key());
+        self.handle_flow_hashed(ingress, mark, pkt, f, hash)
+    }
+
+    /// [`Engine::handle_flow`] with the flow's in-index hash computed earlier
+    /// ([`crate::conn::ConnTable::in_hash`]).
+    #[inline]
+    pub(crate) fn handle_flow_hashed<A: Family>(
+        &mut self,
+        ingress: IfaceId,
+        mark: u32,
+        pkt: &mut PacketBuf<'_>,
+        f: &Flow<A>,
+        in_hash: u64,
+    ) -> Verdict {
+        if let Some(idx) = A::conns(self).lookup_in_hashed(&f.in_key(), in_hash) {
             match self.check_in::<A>(idx, f) {
                 InCheck::Use => return self.forward_in::<A>(idx, pkt, f),
                 InCheck::Drop(r) => return self.drop(r),
@@ -434,7 +456,14 @@ impl Engine {
             self.xmit_out::<A>(c, pkt, f)
         } else {
             c.aux = c.aux.wrapping_add(1);
-            self.xmit_in::<A>(c, dest, pkt, f)
+            match dest {
+                // Direct routing with a known next hop: inline.
+                Some(XmitDest {
+                    method: ForwardMethod::Route,
+                    hop: Some(hop),
+                }) => self.xmit_route::<A>(hop, pkt, f),
+                _ => self.xmit_in::<A>(c, dest, pkt, f),
+            }
         };
         if self.fast_path && c.flags & flags::FAST == 0 && matches!(verdict, Verdict::Transmit(_)) {
             self.fast_export(c);
@@ -448,17 +477,10 @@ impl Engine {
     fn set_state<A: Family>(&mut self, c: &mut Conn<A>, dir: Direction, f: &Flow<A>) {
         let timeout_s = match c.proto {
             IPPROTO_TCP => {
-                let new = tcp_transition(c.state, dir, f.tcp_flags, self.sysctl.secure_tcp_table());
-                if new != c.state && new != tcp::ESTABLISHED {
-                    // FIN/RST/SYN reach the engine: the fast path stops at ESTABLISHED.
-                    self.fast_withdraw(c);
-                }
-                if new != c.state {
-                    self.update_activity(c, tcp_is_active(new));
-                    if new == tcp::ESTABLISHED {
-                        self.assure_template::<A>(c.control);
-                    }
-                    c.state = new;
+                // An ACK (without SYN/FIN/RST) keeps an established connection established in
+                // every direction and both tables: nothing else to do.
+                if c.state != tcp::ESTABLISHED || f.tcp_flags & 0x17 != TH_ACK {
+                    self.tcp_transition(c, dir, f);
                 }
                 self.timeouts.tcp[c.state as usize]
             }
@@ -483,6 +505,23 @@ impl Engine {
         c.expires = self
             .tick
             .wrapping_add((u64::from(timeout_s) * 1000 / TICK_MS) as u32);
+    }
+
+    /// The TCP state machine step of [`Engine::set_state`].
+    #[inline]
+    fn tcp_transition<A: Family>(&mut self, c: &mut Conn<A>, dir: Direction, f: &Flow<A>) {
+        let new = tcp_transition(c.state, dir, f.tcp_flags, self.sysctl.secure_tcp_table());
+        if new != c.state && new != tcp::ESTABLISHED {
+            // FIN/RST/SYN reach the engine: the fast path stops at ESTABLISHED.
+            self.fast_withdraw(c);
+        }
+        if new != c.state {
+            self.update_activity(c, tcp_is_active(new));
+            if new == tcp::ESTABLISHED {
+                self.assure_template::<A>(c.control);
+            }
+            c.state = new;
+        }
     }
 
     fn update_activity<A>(&mut self, c: &mut Conn<A>, active: bool) {

@@ -50,42 +50,52 @@ impl Engine {
         verdicts: &mut Vec<Verdict>,
     ) {
         verdicts.reserve(pkts.len());
+        self.advance(now);
+        let mut flows = [None; WARM_GROUP];
         for group in pkts.chunks_mut(WARM_GROUP) {
-            self.warm(group);
-            for pkt in group {
-                verdicts.push(self.process_marked(now, ingress, 0, pkt));
+            self.warm(ingress, group, &mut flows);
+            for (pkt, flow) in group.iter_mut().zip(&flows) {
+                // The parse of a frame does not depend on the engine, and the full hash of
+                // its key not on the table's size: both are still right (what
+                // `process_marked` would compute) after the frames before it were processed.
+                let v = match flow {
+                    Some((f, hash)) => {
+                        self.handle_flow_hashed::<Ipv4Addr>(ingress, 0, pkt, f, *hash)
+                    }
+                    None => self.process_other(ingress, 0, pkt),
+                };
+                verdicts.push(v);
             }
         }
     }
 
-    /// Loads the in-index buckets, then the entries they name, for the IPv4 flows of `group`.
-    /// Only reads: the frames are processed afterwards from scratch.
+    /// Parses and hashes the IPv4 flows of `group` into `flows`, then loads their in-index
+    /// buckets and walks the chains: only reads, whose misses overlap.
     #[inline(never)]
-    fn warm(&self, group: &[PacketBuf<'_>]) {
+    fn warm(
+        &self,
+        ingress: IfaceId,
+        group: &[PacketBuf<'_>],
+        flows: &mut [Option<(Flow<Ipv4Addr>, u64)>; WARM_GROUP],
+    ) {
         // Three tight passes, so that the misses of each pass are in flight together: the
-        // buckets (parsing and hashing touch only the frames), their heads, the entries.
-        let mut keys = [None; WARM_GROUP];
-        let mut buckets = [usize::MAX; WARM_GROUP];
-        for ((k, b), pkt) in keys.iter_mut().zip(buckets.iter_mut()).zip(group) {
-            if let Some(m) = PacketMeta::parse_ipv4_flow(pkt.data()) {
-                let key = InKey {
-                    proto: m.protocol,
-                    caddr: m.src_addr,
-                    cport: m.src_port,
-                    vaddr: m.dst_addr,
-                    vport: m.dst_port,
-                };
-                *b = self.conns4.in_bucket_of(&key);
-                *k = Some(key);
-            }
+        // hashes (parsing touches only the frames), the bucket heads, the chains.
+        for (slot, pkt) in flows.iter_mut().zip(group) {
+            *slot = PacketMeta::parse_ipv4_flow(pkt.data()).map(|m| {
+                let f = lean_flow(&m, ingress);
+                let hash = self.conns4.in_hash(&f.in_key());
+                (f, hash)
+            });
         }
         let mut heads = [NIL; WARM_GROUP];
-        for (head, &b) in heads.iter_mut().zip(&buckets) {
-            *head = self.conns4.warm_bucket(b);
+        for (head, slot) in heads.iter_mut().zip(&flows[..group.len()]) {
+            if let Some((_, hash)) = slot {
+                *head = self.conns4.warm_bucket(*hash);
+            }
         }
-        for (&head, key) in heads.iter().zip(&keys) {
-            if let Some(key) = key {
-                self.conns4.warm_chain(head, key);
+        for (&head, slot) in heads.iter().zip(&flows[..group.len()]) {
+            if let Some((f, _)) = slot {
+                self.conns4.warm_chain(head, &f.in_key());
             }
         }
     }

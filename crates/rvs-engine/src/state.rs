@@ -451,6 +451,22 @@ mod tests {
         }
     }
 
+    /// The shortcut in the packet path: a bare ACK (any flags but SYN/FIN/RST) on an
+    /// ESTABLISHED connection leaves it ESTABLISHED in every direction and table.
+    #[test]
+    fn ack_keeps_established() {
+        for secure in [false, true] {
+            for dir in [Direction::Input, Direction::Output, Direction::InputOnly] {
+                for flags in (0..=u8::MAX).filter(|f| f & 0x17 == ACK) {
+                    assert_eq!(
+                        tcp_transition(tcp::ESTABLISHED, dir, flags, secure),
+                        tcp::ESTABLISHED
+                    );
+                }
+            }
+        }
+    }
+
     /// Spec §4.3 "typical flows".
     #[test]
     fn nat_flow() {

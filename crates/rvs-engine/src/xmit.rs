@@ -48,7 +48,7 @@ pub(crate) enum IcmpKind {
 impl Engine {
     /// Client → server transmit for connection `c`, whose real server `dest` was read by the
     /// caller (`None`: it no longer exists).
-    #[inline]
+    #[inline(never)]
     pub(crate) fn xmit_in<A: Family>(
         &mut self,
         c: &Conn<A>,
@@ -70,17 +70,11 @@ impl Engine {
                 Err(e) => return self.drop_nh(e),
             },
         };
-        let data = pkt.data_mut();
-        if !decrement_ttl_of::<A>(data, f.l3) {
-            return self.ttl_exceeded(f.ingress, pkt, f.daddr.to_ip());
-        }
         if method == ForwardMethod::Route {
-            // Direct routing: only the MACs change.
-            if f.ip_len > usize::from(hop.mtu) {
-                return self.too_big(f, pkt, usize::from(hop.mtu));
-            }
-            hop.write_macs(data);
-            return Verdict::Transmit(hop.iface);
+            return self.xmit_route(hop, pkt, f);
+        }
+        if !decrement_ttl_of::<A>(pkt.data_mut(), f.l3) {
+            return self.ttl_exceeded(f.ingress, pkt, f.daddr.to_ip());
         }
         let daddr = self.dest_addr(c);
         match method {
@@ -130,6 +124,25 @@ impl Engine {
         self.dests
             .get(c.dest)
             .map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |d| d.addr)
+    }
+
+    /// Direct routing towards `hop`: TTL, MTU, MACs.
+    #[inline(always)]
+    pub(crate) fn xmit_route<A: Family>(
+        &mut self,
+        hop: TxHop,
+        pkt: &mut PacketBuf<'_>,
+        f: &Flow<A>,
+    ) -> Verdict {
+        let data = pkt.data_mut();
+        if !decrement_ttl_of::<A>(data, f.l3) {
+            return self.ttl_exceeded(f.ingress, pkt, f.daddr.to_ip());
+        }
+        if f.ip_len > usize::from(hop.mtu) {
+            return self.too_big(f, pkt, usize::from(hop.mtu));
+        }
+        hop.write_macs(data);
+        Verdict::Transmit(hop.iface)
     }
 
     /// TTL / hop limit ran out: count it and answer with ICMP time exceeded from `src`.

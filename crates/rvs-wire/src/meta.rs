@@ -183,15 +183,17 @@ pub struct FlowMeta<A> {
     pub ip_len: usize,
 }
 
-/// Whether the 20-byte option-less IPv4 header `h` has a valid checksum. Sums native-endian
-/// 32-bit words: the ones'-complement sum of byte-swapped words is the byte-swapped sum, and
-/// "all ones" is its own byte swap, so the result equals the big-endian check.
+/// Whether the 20-byte option-less IPv4 header `h` has a valid checksum, with the result of
+/// `fold(sum(h)) == 0xFFFF`:
+/// * native-endian 32-bit words: the ones'-complement sum of byte-swapped words is the
+///   byte-swapped sum, and "all ones" is its own byte swap;
+/// * folding a sum to 16 bits gives "all ones" exactly when the sum is a non-zero multiple
+///   of 0xFFFF (2^16 ≡ 1 mod 0xFFFF, and end-around carry never folds a non-zero sum to 0);
+///   the caller has checked the first byte (0x45), so the sum is never zero.
 #[inline(always)]
 fn ipv4_header_checksum_ok(h: &[u8; ipv4::HEADER_LEN]) -> bool {
     let w = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
-    let acc = w(0) + w(4) + w(8) + w(12) + w(16);
-    let acc = (acc & 0xFFFF_FFFF) + (acc >> 32);
-    checksum::fold(((acc & 0xFFFF_FFFF) + (acc >> 32)) as u32) == 0xFFFF
+    (w(0) + w(4) + w(8) + w(12) + w(16)) % 0xFFFF == 0
 }
 
 /// The transport checks of [`PacketMeta::parse_l4`] for an unfragmented TCP/UDP datagram:
@@ -924,6 +926,21 @@ mod tests {
                 v.truncate(cut % (len + 1));
             }
             check_flow_parse(&v)?;
+        }
+
+        #[test]
+        fn header_checksum_shortcut_equals_fold(mut h in any::<[u8; 20]>(), valid in any::<bool>()) {
+            h[0] = 0x45;
+            if valid {
+                h[10..12].fill(0);
+                let c = checksum::compute(&h);
+                h[10..12].copy_from_slice(&c.to_be_bytes());
+            }
+            let want = checksum::fold(checksum::sum(&h)) == 0xFFFF;
+            prop_assert_eq!(ipv4_header_checksum_ok(&h), want);
+            if valid {
+                prop_assert!(want);
+            }
         }
 
         #[test]

@@ -364,6 +364,16 @@ impl Engine {
                 }
             }
         }
+        // Deleted NAT real servers whose connections live on still send replies that must be
+        // rewritten (or dropped) by the engine, never forwarded by the kernel with the RIP
+        // showing.
+        for &(id, key) in &self.trash {
+            if let (Some(d), ServiceKey::Addr { protocol, .. }) = (self.dests.get(id), key)
+                && d.fwd_method() == ForwardMethod::Masq
+            {
+                s.nat_sources.push((protocol.number(), d.addr, d.port));
+            }
+        }
         s.vips.sort_unstable();
         s.vip_addrs.sort_unstable();
         s.nat_sources.sort_unstable();

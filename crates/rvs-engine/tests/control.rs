@@ -799,3 +799,45 @@ fn trash_revival_after_the_service_is_recreated() {
     );
     assert_eq!(lab.service(a).stats.inpkts, 1, "counted in the new service");
 }
+
+#[test]
+fn deleted_nat_server_stays_steered_while_its_connections_live() {
+    let mut lab = Lab::new();
+    let t = tcp_key(vip4(), 80);
+    lab.add_service(t, "rr", |_| {});
+    lab.add_dest(t, rip(false, 0), 8080, ForwardMethod::Masq, 1);
+    let c = SocketAddr::new(client(false, 1), 40000);
+    let out = lab.run(
+        lab.ext,
+        &from_client(c, SocketAddr::new(vip4(), 80), L4::Udp, b""),
+    );
+    assert_eq!(
+        out.verdict,
+        Verdict::Pass,
+        "UDP to a TCP service is not ours"
+    );
+    let out = lab.run(
+        lab.ext,
+        &from_client(c, SocketAddr::new(vip4(), 80), tcp_flags(0x02), b""),
+    );
+    assert!(
+        matches!(out.verdict, Verdict::Transmit(_)),
+        "{:?}",
+        out.verdict
+    );
+    lab.ok(Request::DelDest {
+        service: t,
+        addr: rip(false, 0),
+        port: 8080,
+    });
+    // Its SYN_RECV connection lives on: replies of the deleted server must still reach the
+    // engine, never be forwarded by the kernel with the RIP showing.
+    assert_eq!(
+        lab.engine.steering().nat_sources,
+        vec![(6, rip(false, 0), 8080)]
+    );
+    // Once the connection has expired and the trash is purged, the entry goes.
+    lab.advance_by_steps(Duration::from_secs(70), Duration::from_millis(500));
+    assert_eq!(lab.engine.conn_count(), (0, 0));
+    assert!(lab.engine.steering().nat_sources.is_empty());
+}

@@ -103,14 +103,20 @@ pub fn run(cfg: DaemonConfig) -> Result<()> {
     let now = Instant::now();
     let mut engine = Engine::new(
         now,
-        EngineConfig { seed: random_seed(), conn_capacity: cfg.conn_capacity },
+        EngineConfig {
+            seed: random_seed(),
+            conn_capacity: cfg.conn_capacity,
+        },
     );
     let mut netsync = NetSync::open(&cfg.interfaces).context("reading interfaces over netlink")?;
-    netsync.install(&mut engine).context("copying interfaces, routes and neighbours")?;
+    netsync
+        .install(&mut engine)
+        .context("copying interfaces, routes and neighbours")?;
 
     // Attach before any socket exists: until a queue has a socket and a VIP is in the maps,
     // the program passes everything to the kernel.
-    let mut prog = Steering::load(SteeringConfig::default()).context("loading the XDP steering program")?;
+    let mut prog =
+        Steering::load(SteeringConfig::default()).context("loading the XDP steering program")?;
     let mut ports = Vec::new();
     for (i, name) in cfg.interfaces.iter().enumerate() {
         let slot = prog
@@ -119,9 +125,14 @@ pub fn run(cfg: DaemonConfig) -> Result<()> {
         let mode = prog.attached_mode(slot).unwrap_or(cfg.xdp_mode);
         info!(interface = %name, ?mode, slot, prog_id = prog.prog_id(), "XDP steering attached");
         let ifindex = prog.ifindex(slot).unwrap_or(0);
-        ports.push(Port { iface: netsync.iface_id(i), ifindex, slot });
+        ports.push(Port {
+            iface: netsync.iface_id(i),
+            ifindex,
+            slot,
+        });
     }
-    prog.set_fast_path(cfg.fast_path).context("configuring the XDP fast path")?;
+    prog.set_fast_path(cfg.fast_path)
+        .context("configuring the XDP fast path")?;
     engine.set_fast_path(cfg.fast_path);
     info!(enabled = cfg.fast_path, "XDP fast path");
 
@@ -135,7 +146,10 @@ pub fn run(cfg: DaemonConfig) -> Result<()> {
             prog.register_xsk(ports[i].slot, queue, xsk.fd())
                 .with_context(|| format!("registering the AF_XDP socket of {name}"))?;
             info!(interface = %name, queue, bind = ?xsk.bind_mode(), "AF_XDP socket ready");
-            wports.push(WorkerPort { iface: ports[i].iface, socket: xsk });
+            wports.push(WorkerPort {
+                iface: ports[i].iface,
+                socket: xsk,
+            });
         }
         sockets.push(wports);
     }
@@ -174,7 +188,10 @@ pub fn run(cfg: DaemonConfig) -> Result<()> {
         Ok(s) => s,
         Err(_) => bail!("engine still shared at shutdown"),
     };
-    let steering = shared.steering.into_inner().unwrap_or_else(|e| e.into_inner());
+    let steering = shared
+        .steering
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
     let names = steering.interface_names();
     steering.into_inner().detach();
     for name in names {
@@ -189,7 +206,11 @@ pub fn run(cfg: DaemonConfig) -> Result<()> {
 const FAST_STATS_PERIOD: Duration = Duration::from_secs(1);
 
 /// Control socket, timers and signals, until a signal asks to stop.
-async fn control_plane(cfg: &DaemonConfig, shared: Arc<Shared>, mut netsync: NetSync) -> Result<()> {
+async fn control_plane(
+    cfg: &DaemonConfig,
+    shared: Arc<Shared>,
+    mut netsync: NetSync,
+) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let listener = control::bind(&cfg.socket)?;
     info!(socket = %cfg.socket.display(), "control socket listening");
@@ -221,6 +242,9 @@ async fn control_plane(cfg: &DaemonConfig, shared: Arc<Shared>, mut netsync: Net
                 netsync.poll_pending(&shared, now);
                 if now.duration_since(last_refresh) >= Duration::from_secs(2) {
                     last_refresh = now;
+                    // Trashed real servers leave the engine on its own timers: keep the
+                    // steering maps following them, not only control requests.
+                    shared.with(|e| shared.steering().sync(&e.steering()));
                     if let Err(err) = netsync.refresh(&shared) {
                         warn!(%err, "refreshing interfaces and neighbours failed");
                     }

@@ -443,12 +443,25 @@ impl Engine {
             if let Some(s) = self.services.get_mut(d.service) {
                 s.stats.packet(out, f.ip_len);
             }
+            let method = d.spec.fwd_method;
+            let (hop, src4) = match &d.next_hop {
+                Some((g, nh, hop)) if *g == generation => (
+                    Some(*hop),
+                    match (method, nh.src_ip) {
+                        (ForwardMethod::Tunnel, Some(std::net::IpAddr::V4(a))) => Some(a),
+                        _ => None,
+                    },
+                ),
+                _ => (None, None),
+            };
             dest = Some(XmitDest {
-                method: d.spec.fwd_method,
-                hop: match &d.next_hop {
-                    Some((g, _, hop)) if *g == generation => Some(*hop),
-                    _ => None,
+                method,
+                hop,
+                rip4: match d.addr {
+                    std::net::IpAddr::V4(a) => Some(a),
+                    std::net::IpAddr::V6(_) => None,
                 },
+                src4,
             });
         }
         self.stats.packet(out, f.ip_len);
@@ -456,12 +469,27 @@ impl Engine {
             self.xmit_out::<A>(c, pkt, f)
         } else {
             c.aux = c.aux.wrapping_add(1);
+            // With a known next hop, direct routing, and NAT and IPIP of IPv4 flows to IPv4
+            // real servers, are transmitted inline; the rest (and every first packet after
+            // a next-hop change) by xmit_in.
             match dest {
-                // Direct routing with a known next hop: inline.
                 Some(XmitDest {
                     method: ForwardMethod::Route,
                     hop: Some(hop),
+                    ..
                 }) => self.xmit_route::<A>(hop, pkt, f),
+                Some(XmitDest {
+                    method: ForwardMethod::Masq,
+                    hop: Some(hop),
+                    rip4: Some(rip),
+                    ..
+                }) if A::BITS == 32 => self.xmit_nat4::<A>(c, hop, rip, pkt, f),
+                Some(XmitDest {
+                    method: ForwardMethod::Tunnel,
+                    hop: Some(hop),
+                    rip4: Some(rip),
+                    src4: Some(src),
+                }) if A::BITS == 32 => self.xmit_tun4::<A>(hop, src, rip, pkt, f),
                 _ => self.xmit_in::<A>(c, dest, pkt, f),
             }
         };

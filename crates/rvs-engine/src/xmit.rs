@@ -145,6 +145,53 @@ impl Engine {
         Verdict::Transmit(hop.iface)
     }
 
+    /// NAT towards an IPv4 real server `rip` through `hop`: what [`Engine::xmit_in`] does
+    /// for a NAT connection of an IPv4 flow, without the generic address handling.
+    #[inline(always)]
+    pub(crate) fn xmit_nat4<A: Family>(
+        &mut self,
+        c: &Conn<A>,
+        hop: TxHop,
+        rip: Ipv4Addr,
+        pkt: &mut PacketBuf<'_>,
+        f: &Flow<A>,
+    ) -> Verdict {
+        if !decrement_ttl_of::<A>(pkt.data_mut(), f.l3) {
+            return self.ttl_exceeded(f.ingress, pkt, f.daddr.to_ip());
+        }
+        if f.ip_len > usize::from(hop.mtu) {
+            return self.too_big(f, pkt, usize::from(hop.mtu));
+        }
+        let data = pkt.data_mut();
+        nat_rewrite(data, f, Side::Dst, IpAddr::V4(rip), c.dport);
+        hop.write_macs(data);
+        Verdict::Transmit(hop.iface)
+    }
+
+    /// IPIP towards IPv4 real server `rip` from `src` through `hop`: what
+    /// [`Engine::xmit_in`] does for a tunnel connection whose next hop has an IPv4 source.
+    #[inline(always)]
+    pub(crate) fn xmit_tun4<A: Family>(
+        &mut self,
+        hop: TxHop,
+        src: Ipv4Addr,
+        rip: Ipv4Addr,
+        pkt: &mut PacketBuf<'_>,
+        f: &Flow<A>,
+    ) -> Verdict {
+        if !decrement_ttl_of::<A>(pkt.data_mut(), f.l3) {
+            return self.ttl_exceeded(f.ingress, pkt, f.daddr.to_ip());
+        }
+        if let Some(v) = self.mtu_check(f, pkt, hop.mtu, tunnel::IPV4_OVERHEAD) {
+            return v;
+        }
+        if let Err(r) = self.encapsulate(pkt, f.l3, IpAddr::V4(rip), Some(IpAddr::V4(src))) {
+            return self.drop(r);
+        }
+        hop.write_macs(pkt.data_mut());
+        Verdict::Transmit(hop.iface)
+    }
+
     /// TTL / hop limit ran out: count it and answer with ICMP time exceeded from `src`.
     #[cold]
     #[inline(never)]
@@ -235,6 +282,7 @@ impl Engine {
     }
 
     /// Prepends the outer header of an IPIP / IP6IP6 / 4in6 / 6in4 tunnel towards `rip`.
+    #[inline]
     pub(crate) fn encapsulate(
         &mut self,
         pkt: &mut PacketBuf<'_>,
@@ -349,16 +397,20 @@ pub(crate) struct XmitDest {
     pub method: ForwardMethod,
     /// The cached next hop, if it is still valid.
     pub hop: Option<TxHop>,
+    /// The real server's address if it is IPv4 (NAT and tunnel fast paths).
+    pub rip4: Option<Ipv4Addr>,
+    /// The cached next hop's IPv4 source for tunnel headers (tunnel fast path).
+    pub src4: Option<Ipv4Addr>,
 }
 
 /// The part of a [`NextHop`] every forwarded frame needs: egress, MTU and the two MACs in
 /// Ethernet header order.
 #[derive(Debug, Clone, Copy)]
-#[repr(C)]
+#[repr(C, align(8))]
 pub(crate) struct TxHop {
+    pub macs: [u8; 12],
     pub iface: IfaceId,
     pub mtu: u16,
-    pub macs: [u8; 12],
 }
 
 impl TxHop {
@@ -368,9 +420,9 @@ impl TxHop {
         macs[..6].copy_from_slice(&nh.dst_mac);
         macs[6..].copy_from_slice(&nh.src_mac);
         Self {
+            macs,
             iface: nh.iface,
             mtu: nh.mtu,
-            macs,
         }
     }
 

@@ -461,11 +461,24 @@ impl Ipv4Repr {
             d[2],
             d[3],
         ];
-        let csum = checksum::compute(&h).to_be_bytes();
+        let csum = header_checksum(&h);
         h[10] = csum[0];
         h[11] = csum[1];
         h
     }
+}
+
+/// The checksum field bytes (as stored) of a 20-byte header whose checksum field is zero:
+/// `checksum::compute(h).to_be_bytes()`, summed as five native-endian words (the
+/// ones'-complement sum of byte-swapped words is the byte-swapped sum, so complementing
+/// the native-order fold and storing it native-endian gives the big-endian field).
+#[inline(always)]
+fn header_checksum(h: &[u8; HEADER_LEN]) -> [u8; 2] {
+    let w = |i: usize| u64::from(u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]));
+    let acc = w(0) + w(4) + w(8) + w(12) + w(16);
+    let acc = (acc & 0xFFFF_FFFF) + (acc >> 32);
+    let acc = (acc & 0xFFFF_FFFF) + (acc >> 32);
+    (!checksum::fold(acc as u32)).to_ne_bytes()
 }
 
 #[cfg(test)]
@@ -611,6 +624,16 @@ mod tests {
             (p.dont_frag(), p.more_frags(), p.frag_offset()),
             (false, false, 0)
         );
+    }
+
+    proptest! {
+        /// The word-wise header checksum equals the byte-wise one.
+        #[test]
+        fn header_checksum_equals_compute(mut h in any::<[u8; 20]>()) {
+            h[10] = 0;
+            h[11] = 0;
+            prop_assert_eq!(header_checksum(&h), checksum::compute(&h).to_be_bytes());
+        }
     }
 
     /// The TTL shortcut equals RFC 1624 eqn. 3 for every checksum, TTL and protocol.

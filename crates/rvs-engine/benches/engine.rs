@@ -6,6 +6,8 @@
 //!   the best case). Each iteration copies a 54-byte frame template into the buffer and
 //!   patches the client address and port (incremental checksums), as a NIC would deliver a
 //!   fresh frame; `frame_prep` measures that part alone.
+//! * `established/<method>/<table>/batch16`: the same frames through
+//!   `Engine::process_batch`, 16 at a time (time per frame).
 //! * `new_conn/<sched>_100`: a SYN from a new client, scheduled over 100 real servers, into a
 //!   table pre-sized for the run.
 //!
@@ -198,6 +200,48 @@ impl Runner {
     }
 }
 
+/// Frames per `Engine::process_batch` call in the `…/batch16` benchmarks (a typical
+/// AF_XDP RX burst is larger; 16 is the engine's warm-up group).
+const BATCH: usize = 16;
+
+impl Runner {
+    /// Processes `packets` frames of random flows among `n` through `process_batch`, in
+    /// batches of [`BATCH`], and returns the time spent (frame preparation included, as
+    /// in the one-by-one benchmarks).
+    fn run_batches(
+        &mut self,
+        template: &[u8; FRAME_LEN],
+        packets: u64,
+        n: u32,
+        rng: &mut Rng,
+    ) -> Duration {
+        let mut bufs = vec![vec![0u8; 2048]; BATCH];
+        let mut verdicts = Vec::with_capacity(BATCH);
+        let start = Instant::now();
+        let mut left = packets;
+        while left > 0 {
+            let k = (left as usize).min(BATCH);
+            let mut pkts: Vec<PacketBuf<'_>> = bufs[..k]
+                .iter_mut()
+                .map(|b| {
+                    prepare(
+                        &mut b[HEADROOM..HEADROOM + FRAME_LEN],
+                        template,
+                        rng.below(n),
+                    );
+                    PacketBuf::new(b, HEADROOM, FRAME_LEN).unwrap()
+                })
+                .collect();
+            verdicts.clear();
+            self.engine
+                .process_batch(self.now, self.ext, &mut pkts, &mut verdicts);
+            black_box(&verdicts);
+            left -= k as u64;
+        }
+        start.elapsed()
+    }
+}
+
 /// An engine holding `n` established connections of `method`, its tables sized for
 /// `capacity` connections up front.
 fn populated(method: ForwardMethod, n: u32) -> Runner {
@@ -283,6 +327,9 @@ fn established(c: &mut Criterion) {
                     let i = rng.below(n);
                     black_box(r.run(&ack, i));
                 })
+            });
+            g.bench_function(format!("{name}/{label}/batch{BATCH}"), |b| {
+                b.iter_custom(|iters| r.run_batches(&ack, iters, n, &mut rng))
             });
             if n == 10_000 {
                 g.bench_function(format!("{name}/same_flow"), |b| {

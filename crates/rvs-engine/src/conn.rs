@@ -267,6 +267,9 @@ pub struct ConnTable<A> {
     out_buckets: Vec<u32>,
     mask: usize,
     hasher: foldhash::fast::FixedState,
+    /// Changes whenever an entry is linked into or unlinked from the indexes (so a lookup
+    /// result stays valid while it does not change).
+    links: u32,
 }
 
 const MIN_BUCKETS: usize = 4096;
@@ -284,7 +287,15 @@ impl<A: ConnAddr> ConnTable<A> {
             out_buckets: vec![NIL; buckets],
             mask: buckets - 1,
             hasher: foldhash::fast::FixedState::with_seed(seed),
+            links: 0,
         }
+    }
+
+    /// A value that changes whenever the indexes change: while it stays the same, every
+    /// lookup gives the same result.
+    #[inline]
+    pub(crate) const fn link_generation(&self) -> u32 {
+        self.links
     }
 
     /// Live entries (connections and templates).
@@ -374,13 +385,7 @@ impl<A: ConnAddr> ConnTable<A> {
         let mut i = self.in_buckets[b];
         while i != NIL {
             let c = &self.entries[i as usize];
-            if c.cport == key.cport
-                && c.vport == key.vport
-                && c.proto == key.proto
-                && c.caddr == key.caddr
-                && c.vaddr == key.vaddr
-                && c.is_template() == template
-            {
+            if Self::in_matches(c, key, template) {
                 return Some(i);
             }
             i = c.next_in;
@@ -419,23 +424,29 @@ impl<A: ConnAddr> ConnTable<A> {
             .unwrap_or(NIL)
     }
 
-    /// Walks the in-index chain of `key` from `head` (an earlier [`ConnTable::warm_bucket`])
-    /// as a lookup would, loading every entry it compares (batch warm-up; no effect on the
-    /// table, and the result is only a hint).
+    /// [`ConnTable::lookup_in`] from `head`, the head of the key's bucket loaded earlier by
+    /// [`ConnTable::warm_bucket`] (batch warm-up). The result is the lookup's as long as
+    /// [`ConnTable::link_generation`] has not changed since `head` was loaded. The match
+    /// reads both ends of the entry, so both lines of a straddling entry are loaded.
     #[inline]
-    pub(crate) fn warm_chain(&self, mut i: ConnIdx, key: &InKey<A>) {
+    pub(crate) fn lookup_in_from(&self, mut i: ConnIdx, key: &InKey<A>) -> Option<ConnIdx> {
         while let Some(c) = self.entries.get(i as usize) {
-            // Both ends of the entry: a 48-byte entry may straddle two cache lines.
-            if c.cport == key.cport
-                && c.vport == key.vport
-                && c.caddr == key.caddr
-                && c.vaddr == key.vaddr
-            {
-                std::hint::black_box(c.state);
-                return;
+            if Self::in_matches(c, key, false) {
+                return Some(i);
             }
             i = c.next_in;
         }
+        None
+    }
+
+    #[inline(always)]
+    fn in_matches(c: &Conn<A>, key: &InKey<A>, template: bool) -> bool {
+        c.cport == key.cport
+            && c.vport == key.vport
+            && c.proto == key.proto
+            && c.caddr == key.caddr
+            && c.vaddr == key.vaddr
+            && c.is_template() == template
     }
 
     /// Inserts `conn`, linking it into the out index too when `link_out` (NAT connections).
@@ -462,6 +473,7 @@ impl<A: ConnAddr> ConnTable<A> {
     }
 
     fn link(&mut self, idx: ConnIdx) {
+        self.links = self.links.wrapping_add(1);
         let c = self.entries[idx as usize];
         let b = self.hash_in(c.proto, c.caddr, c.cport, c.vaddr, c.vport);
         self.entries[idx as usize].next_in = self.in_buckets[b];
@@ -474,6 +486,7 @@ impl<A: ConnAddr> ConnTable<A> {
     }
 
     fn unlink(&mut self, idx: ConnIdx) {
+        self.links = self.links.wrapping_add(1);
         let c = self.entries[idx as usize];
         let b = self.hash_in(c.proto, c.caddr, c.cport, c.vaddr, c.vport);
         Self::unlink_from(&mut self.in_buckets[b], idx, &mut self.entries, |e| {
@@ -510,6 +523,7 @@ impl<A: ConnAddr> ConnTable<A> {
     }
 
     fn grow(&mut self) {
+        self.links = self.links.wrapping_add(1);
         let buckets = self.buckets() * 2;
         self.in_buckets = vec![NIL; buckets];
         self.out_buckets = vec![NIL; buckets];

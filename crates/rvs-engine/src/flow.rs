@@ -103,7 +103,22 @@ impl Engine {
         f: &Flow<A>,
         in_hash: u64,
     ) -> Verdict {
-        if let Some(idx) = A::conns(self).lookup_in_hashed(&f.in_key(), in_hash) {
+        let found = A::conns(self).lookup_in_hashed(&f.in_key(), in_hash);
+        self.handle_flow_found(ingress, mark, pkt, f, found)
+    }
+
+    /// [`Engine::handle_flow`] with the result of the flow's in-index lookup done earlier
+    /// (with the table unchanged since).
+    #[inline]
+    pub(crate) fn handle_flow_found<A: Family>(
+        &mut self,
+        ingress: IfaceId,
+        mark: u32,
+        pkt: &mut PacketBuf<'_>,
+        f: &Flow<A>,
+        found: Option<ConnIdx>,
+    ) -> Verdict {
+        if let Some(idx) = found {
             match self.check_in::<A>(idx, f) {
                 InCheck::Use => return self.forward_in::<A>(idx, pkt, f),
                 InCheck::Drop(r) => return self.drop(r),

@@ -28,6 +28,16 @@ const ICMP_ERROR_HEADER: usize = 8;
 /// Frames whose table lines [`Engine::process_batch`] loads together before processing them.
 const WARM_GROUP: usize = 16;
 
+/// What the batch warm-up learnt about an IPv4 flow frame.
+#[derive(Clone, Copy)]
+struct Warmed {
+    flow: Flow<Ipv4Addr>,
+    /// [`crate::conn::ConnTable::in_hash`] of its key.
+    hash: u64,
+    /// Its in-index lookup, valid while the table's link generation has not changed.
+    found: Option<crate::conn::ConnIdx>,
+}
+
 impl Engine {
     /// Processes one received frame in place. See [`Verdict`].
     #[inline]
@@ -54,13 +64,19 @@ impl Engine {
         let mut flows = [None; WARM_GROUP];
         for group in pkts.chunks_mut(WARM_GROUP) {
             self.warm(ingress, group, &mut flows);
+            let links = self.conns4.link_generation();
             for (pkt, flow) in group.iter_mut().zip(&flows) {
                 // The parse of a frame does not depend on the engine, and the full hash of
                 // its key not on the table's size: both are still right (what
                 // `process_marked` would compute) after the frames before it were processed.
+                // The lookup done in the warm-up is too, unless an earlier frame of the
+                // group linked or unlinked an entry.
                 let v = match flow {
-                    Some((f, hash)) => {
-                        self.handle_flow_hashed::<Ipv4Addr>(ingress, 0, pkt, f, *hash)
+                    Some(w) if self.conns4.link_generation() == links => {
+                        self.handle_flow_found::<Ipv4Addr>(ingress, 0, pkt, &w.flow, w.found)
+                    }
+                    Some(w) => {
+                        self.handle_flow_hashed::<Ipv4Addr>(ingress, 0, pkt, &w.flow, w.hash)
                     }
                     None => self.process_other(ingress, 0, pkt),
                 };
@@ -70,32 +86,36 @@ impl Engine {
     }
 
     /// Parses and hashes the IPv4 flows of `group` into `flows`, then loads their in-index
-    /// buckets and walks the chains: only reads, whose misses overlap.
+    /// buckets and looks the flows up: only reads, whose misses overlap.
     #[inline(never)]
     fn warm(
         &self,
         ingress: IfaceId,
         group: &[PacketBuf<'_>],
-        flows: &mut [Option<(Flow<Ipv4Addr>, u64)>; WARM_GROUP],
+        flows: &mut [Option<Warmed>; WARM_GROUP],
     ) {
         // Three tight passes, so that the misses of each pass are in flight together: the
         // hashes (parsing touches only the frames), the bucket heads, the chains.
         for (slot, pkt) in flows.iter_mut().zip(group) {
             *slot = PacketMeta::parse_ipv4_flow(pkt.data()).map(|m| {
-                let f = lean_flow(&m, ingress);
-                let hash = self.conns4.in_hash(&f.in_key());
-                (f, hash)
+                let flow = lean_flow(&m, ingress);
+                let hash = self.conns4.in_hash(&flow.in_key());
+                Warmed {
+                    flow,
+                    hash,
+                    found: None,
+                }
             });
         }
         let mut heads = [NIL; WARM_GROUP];
         for (head, slot) in heads.iter_mut().zip(&flows[..group.len()]) {
-            if let Some((_, hash)) = slot {
-                *head = self.conns4.warm_bucket(*hash);
+            if let Some(w) = slot {
+                *head = self.conns4.warm_bucket(w.hash);
             }
         }
-        for (&head, slot) in heads.iter().zip(&flows[..group.len()]) {
-            if let Some((f, _)) = slot {
-                self.conns4.warm_chain(head, &f.in_key());
+        for (&head, slot) in heads.iter().zip(&mut flows[..group.len()]) {
+            if let Some(w) = slot {
+                w.found = self.conns4.lookup_in_from(head, &w.flow.in_key());
             }
         }
     }

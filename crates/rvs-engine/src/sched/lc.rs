@@ -23,10 +23,11 @@ fn better(loh: u64, least: &Dest, coh: u64, cand: &Dest) -> bool {
 
 #[inline(always)]
 fn better_w(loh: u64, lw: u32, coh: u64, cw: u32) -> bool {
-    match (
-        loh.checked_mul(u64::from(cw)),
-        coh.checked_mul(u64::from(lw)),
-    ) {
+    // Overheads are below 2^41 and weights below 2^32, so both operands are non-negative
+    // i64 values: a signed multiply that does not overflow gives the exact product (and
+    // compiles to a two-operand imul).
+    let (l, c) = (loh as i64, coh as i64);
+    match (l.checked_mul(i64::from(cw)), c.checked_mul(i64::from(lw))) {
         (Some(l), Some(c)) => l > c,
         _ => better_wide(loh, lw, coh, cw),
     }

@@ -71,7 +71,9 @@ async fn connection(mut stream: UnixStream, shared: Arc<Shared>) {
         }
         let response = match serde_json::from_slice::<Request>(&body) {
             Ok(req) => handle(req, &shared),
-            Err(err) => Response::Error { error: rvs_api::ApiError::Other(format!("malformed request: {err}")) },
+            Err(err) => Response::Error {
+                error: rvs_api::ApiError::Other(format!("malformed request: {err}")),
+            },
         };
         let frame = match codec::encode(&response) {
             Ok(f) => f,

@@ -53,10 +53,22 @@ impl NetSync {
         let mut nl = Netlink::open().context("opening a netlink socket")?;
         let mut served = Vec::new();
         for (i, name) in names.iter().enumerate() {
-            let link = nl.link_by_name(name).with_context(|| format!("interface {name}"))?;
-            served.push(Served { name: name.clone(), ifindex: link.ifindex, id: IfaceId(i as u16) });
+            let link = nl
+                .link_by_name(name)
+                .with_context(|| format!("interface {name}"))?;
+            served.push(Served {
+                name: name.clone(),
+                ifindex: link.ifindex,
+                id: IfaceId(i as u16),
+            });
         }
-        Ok(Self { nl, served, pending: Vec::new(), routes: Vec::new(), interfaces: HashMap::new() })
+        Ok(Self {
+            nl,
+            served,
+            pending: Vec::new(),
+            routes: Vec::new(),
+            interfaces: HashMap::new(),
+        })
     }
 
     /// The engine id of the `i`-th served interface.
@@ -66,7 +78,9 @@ impl NetSync {
 
     fn read_interface(&mut self, s: &Served) -> Result<Interface> {
         let link = self.nl.link_by_index(s.ifindex)?;
-        let mac = link.mac.ok_or_else(|| anyhow!("{} has no Ethernet address", s.name))?;
+        let mac = link
+            .mac
+            .ok_or_else(|| anyhow!("{} has no Ethernet address", s.name))?;
         let mut addrs: Vec<IpAddr> = self
             .nl
             .addresses(Some(s.ifindex))?
@@ -100,16 +114,29 @@ impl NetSync {
                 });
             }
         }
-        for any in [IpAddr::V4(Ipv4Addr::UNSPECIFIED), IpAddr::V6(Ipv6Addr::UNSPECIFIED)] {
+        for any in [
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        ] {
             // "Which way would 0.0.0.0 go" is the default route, if there is one.
             let probe = match any {
                 IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1)),
                 IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0xffff, 0, 0, 0, 0, 1)),
             };
-            let Ok(r) = self.nl.route_get(probe) else { continue };
-            let (Some(oif), Some(gw)) = (r.oif, r.gateway) else { continue };
+            let Ok(r) = self.nl.route_get(probe) else {
+                continue;
+            };
+            let (Some(oif), Some(gw)) = (r.oif, r.gateway) else {
+                continue;
+            };
             if let Some(s) = self.served.iter().find(|s| s.ifindex == oif) {
-                routes.push(Route { dst: any, prefix_len: 0, iface: s.id, gateway: Some(gw), src: r.prefsrc });
+                routes.push(Route {
+                    dst: any,
+                    prefix_len: 0,
+                    iface: s.id,
+                    gateway: Some(gw),
+                    src: r.prefsrc,
+                });
             }
         }
         routes.dedup();
@@ -134,7 +161,9 @@ impl NetSync {
 
     fn copy_neighbours(&mut self, engine: &mut Engine) -> Result<()> {
         for n in self.nl.neighbours()? {
-            let Some(s) = self.served.iter().find(|s| s.ifindex == n.ifindex) else { continue };
+            let Some(s) = self.served.iter().find(|s| s.ifindex == n.ifindex) else {
+                continue;
+            };
             if n.state.is_valid()
                 && let Some(mac) = n.mac
                 && engine.l2().neighbour(s.id, n.ip) != Some(mac)
@@ -168,7 +197,9 @@ impl NetSync {
                 e.set_routes(self.routes.clone());
             }
             for n in neigh {
-                let Some(s) = self.served.iter().find(|s| s.ifindex == n.ifindex) else { continue };
+                let Some(s) = self.served.iter().find(|s| s.ifindex == n.ifindex) else {
+                    continue;
+                };
                 if n.state.is_valid()
                     && let Some(mac) = n.mac
                     && e.l2().neighbour(s.id, n.ip) != Some(mac)
@@ -193,13 +224,21 @@ impl NetSync {
     }
 
     fn start_resolving(&mut self, iface: IfaceId, addr: IpAddr) {
-        let Some(s) = self.served.iter().find(|s| s.id == iface) else { return };
+        let Some(s) = self.served.iter().find(|s| s.id == iface) else {
+            return;
+        };
         let ifindex = s.ifindex;
         debug!(%addr, ifindex, "resolving neighbour");
         if let Err(err) = self.nl.resolve_neighbour(ifindex, addr) {
             warn!(%addr, %err, "asking the kernel to resolve a neighbour failed");
         }
-        self.pending.push(Pending { iface, ifindex, ip: addr, asked: Instant::now(), tries: 1 });
+        self.pending.push(Pending {
+            iface,
+            ifindex,
+            ip: addr,
+            asked: Instant::now(),
+            tries: 1,
+        });
     }
 
     /// Hands resolved neighbours to the engine and retries or gives up on the others.
@@ -242,12 +281,19 @@ fn network(addr: IpAddr, len: u8) -> IpAddr {
         }
         IpAddr::V6(a) => {
             let len = u32::from(len.min(128));
-            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
             IpAddr::V6(Ipv6Addr::from(u128::from(a) & mask))
         }
     }
 }
 
 fn fmt_mac(m: &[u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }

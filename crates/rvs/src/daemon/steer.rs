@@ -13,8 +13,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use rvs_engine::Event;
-use rvs_engine::fastpath::{FastEntry, FastKind, FastUpdate, FlowKey};
 use rvs_engine::IfaceId;
+use rvs_engine::fastpath::{FastEntry, FastKind, FastUpdate, FlowKey};
 use rvs_io::xdp::{self, FastAction, Steering, VipKey};
 use tracing::{debug, warn};
 
@@ -154,7 +154,10 @@ impl SteeringSet {
         };
         let mut out = Vec::new();
         for (index, packets, bytes) in stats {
-            let prev = self.fast_seen.insert(index, (packets, bytes)).unwrap_or((0, 0));
+            let prev = self
+                .fast_seen
+                .insert(index, (packets, bytes))
+                .unwrap_or((0, 0));
             let (dp, db) = (packets.saturating_sub(prev.0), bytes.saturating_sub(prev.1));
             if dp > 0 || db > 0 {
                 out.push((index, dp, db));
@@ -178,7 +181,13 @@ impl SteeringSet {
 }
 
 fn flow_key(k: &FlowKey) -> xdp::FlowKey {
-    xdp::FlowKey { proto: k.proto, saddr: k.saddr, daddr: k.daddr, sport: k.sport, dport: k.dport }
+    xdp::FlowKey {
+        proto: k.proto,
+        saddr: k.saddr,
+        daddr: k.daddr,
+        sport: k.sport,
+        dport: k.dport,
+    }
 }
 
 fn log_err(r: Result<(), rvs_io::IoError>, what: &str) {

@@ -44,8 +44,19 @@ pub struct Worker {
 
 impl Worker {
     /// A worker over `ports` (index = position in the daemon's interface list).
-    pub fn new(queue: u32, ports: Vec<WorkerPort>, shared: Arc<Shared>, stop: Arc<AtomicBool>) -> Self {
-        Self { queue, ports, shared, stop, passed: 0 }
+    pub fn new(
+        queue: u32,
+        ports: Vec<WorkerPort>,
+        shared: Arc<Shared>,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            queue,
+            ports,
+            shared,
+            stop,
+            passed: 0,
+        }
     }
 
     /// Runs until the stop flag is set.
@@ -91,7 +102,12 @@ impl Worker {
     }
 
     /// Runs a batch through the engine under one lock.
-    fn process_batch(&mut self, i: usize, frames: &[Frame], out: &mut Vec<(Frame, Verdict, usize, usize)>) {
+    fn process_batch(
+        &mut self,
+        i: usize,
+        frames: &[Frame],
+        out: &mut Vec<(Frame, Verdict, usize, usize)>,
+    ) {
         out.clear();
         let now = Instant::now();
         let iface = self.ports[i].iface;
@@ -168,7 +184,10 @@ impl Worker {
         let copied = match (src.buf(&frame), dst.alloc_tx()) {
             (Some((chunk, _, _)), Some((tx, room))) if len <= room.len() => {
                 room[..len].copy_from_slice(&chunk[head..head + len]);
-                Some(Frame { len: len as u32, ..tx })
+                Some(Frame {
+                    len: len as u32,
+                    ..tx
+                })
             }
             (_, Some((tx, _))) => {
                 let _ = dst.recycle(Frame { len: 1, ..tx });

@@ -101,13 +101,27 @@ mod tests {
         };
         let mut buf = Vec::new();
         write_frame(&mut buf, &req).unwrap();
-        write_frame(&mut buf, &Response::Error { error: ApiError::ServiceExists }).unwrap();
+        write_frame(
+            &mut buf,
+            &Response::Error {
+                error: ApiError::ServiceExists,
+            },
+        )
+        .unwrap();
         let mut rd = &buf[..];
         let back: Request = read_frame(&mut rd).unwrap();
         assert_eq!(back, req);
         let resp: Response = read_frame(&mut rd).unwrap();
-        assert_eq!(resp, Response::Error { error: ApiError::ServiceExists });
-        assert!(matches!(read_frame::<Response>(&mut rd), Err(CodecError::Closed)));
+        assert_eq!(
+            resp,
+            Response::Error {
+                error: ApiError::ServiceExists
+            }
+        );
+        assert!(matches!(
+            read_frame::<Response>(&mut rd),
+            Err(CodecError::Closed)
+        ));
     }
 
     #[test]
@@ -119,9 +133,15 @@ mod tests {
         let (msg, used) = decode::<Request>(&frame).unwrap().unwrap();
         assert_eq!((msg, used), (Request::Flush, frame.len()));
         let huge = ((MAX_FRAME + 1) as u32).to_be_bytes();
-        assert!(matches!(decode::<Request>(&huge), Err(CodecError::TooLarge(_))));
+        assert!(matches!(
+            decode::<Request>(&huge),
+            Err(CodecError::TooLarge(_))
+        ));
         let garbage = [0, 0, 0, 3, b'x', b'y', b'z'];
-        assert!(matches!(decode::<Request>(&garbage), Err(CodecError::Json(_))));
+        assert!(matches!(
+            decode::<Request>(&garbage),
+            Err(CodecError::Json(_))
+        ));
     }
 
     #[test]

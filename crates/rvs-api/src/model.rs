@@ -122,7 +122,11 @@ impl fmt::Display for ServiceKey {
     /// Formats like `ipvsadm -S -n` names a service: `-t 10.0.0.1:80`, `-f 1 -6`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Addr { protocol, addr, port } => {
+            Self::Addr {
+                protocol,
+                addr,
+                port,
+            } => {
                 let opt = match protocol {
                     Protocol::Tcp => "-t",
                     Protocol::Udp => "-u",
@@ -133,8 +137,14 @@ impl fmt::Display for ServiceKey {
                     IpAddr::V6(a) => write!(f, "{opt} [{a}]:{port}"),
                 }
             }
-            Self::Fwmark { mark, family: Family::Inet } => write!(f, "-f {mark}"),
-            Self::Fwmark { mark, family: Family::Inet6 } => write!(f, "-f {mark} -6"),
+            Self::Fwmark {
+                mark,
+                family: Family::Inet,
+            } => write!(f, "-f {mark}"),
+            Self::Fwmark {
+                mark,
+                family: Family::Inet6,
+            } => write!(f, "-f {mark} -6"),
         }
     }
 }
@@ -435,7 +445,11 @@ pub struct Timeouts {
 impl Default for Timeouts {
     /// The kernel defaults: 900 120 300.
     fn default() -> Self {
-        Self { tcp: 900, tcp_fin: 120, udp: 300 }
+        Self {
+            tcp: 900,
+            tcp_fin: 120,
+            udp: 300,
+        }
     }
 }
 

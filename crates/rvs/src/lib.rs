@@ -2,7 +2,7 @@
 
 pub mod bench;
 pub mod daemon;
-pub mod rvsadm;
 pub mod lab;
 pub mod realserver;
+pub mod rvsadm;
 pub mod testsrv;

@@ -1,4 +1,5 @@
-//! The per-packet work the engine does with rvs-wire: the one-pass parse, and the NAT
+//! The per-packet work the engine does with rvs-wire: the one-pass parse (and the lean
+//! parse of unfragmented TCP/UDP without options or extension headers), and the NAT
 //! rewrite of a TCP segment with incremental checksums, compared with recomputing the
 //! checksums in full.
 
@@ -24,6 +25,17 @@ fn parse(c: &mut Criterion) {
         g.bench_function(name, |b| b.iter(|| PacketMeta::parse(black_box(frame))));
     }
     g.finish();
+    // The engine's lean parse of the common shape (falls back to `parse` for the rest).
+    let mut g = c.benchmark_group("PacketMeta::parse_ipv4_flow");
+    for (name, frame) in [("tcp4_syn", TCP4_SYN), ("udp4_1400", UDP4_1400)] {
+        g.bench_function(name, |b| {
+            b.iter(|| PacketMeta::parse_ipv4_flow(black_box(frame)))
+        });
+    }
+    g.finish();
+    c.bench_function("PacketMeta::parse_ipv6_flow/tcp6_psh", |b| {
+        b.iter(|| PacketMeta::parse_ipv6_flow(black_box(TCP6_PSH)))
+    });
     // Reference point: etherparse's zero-copy slicing of the same frames (no IPv4 checksum
     // check), to report a ratio rather than a machine-dependent time.
     let mut g = c.benchmark_group("etherparse::SlicedPacket::from_ethernet");

@@ -88,28 +88,29 @@ impl Engine {
         pkt: &mut PacketBuf<'_>,
         f: &Flow<A>,
     ) -> Verdict {
-        let hash = A::conns(self).in_hash(&f.in_key());
-        self.handle_flow_hashed(ingress, mark, pkt, f, hash)
+        let found = A::conns(self).lookup_in(&f.in_key());
+        self.handle_flow_found(ingress, mark, pkt, f, found)
     }
 
-    /// [`Engine::handle_flow`] with the flow's in-index hash computed earlier
-    /// ([`crate::conn::ConnTable::in_hash`]).
-    #[inline]
-    pub(crate) fn handle_flow_hashed<A: Family>(
+    /// [`Engine::handle_flow`] for a flow prepared earlier (by [`Engine::process_batch`]):
+    /// `in_hash` is its key's [`crate::conn::ConnTable::in_hash`], and `found`, if known, the
+    /// result of its in-index lookup with the table unchanged since.
+    #[inline(never)]
+    pub(crate) fn handle_flow_prepared<A: Family>(
         &mut self,
         ingress: IfaceId,
-        mark: u32,
         pkt: &mut PacketBuf<'_>,
         f: &Flow<A>,
         in_hash: u64,
+        found: Option<Option<ConnIdx>>,
     ) -> Verdict {
-        let found = A::conns(self).lookup_in_hashed(&f.in_key(), in_hash);
-        self.handle_flow_found(ingress, mark, pkt, f, found)
+        let found = found.unwrap_or_else(|| A::conns(self).lookup_in_hashed(&f.in_key(), in_hash));
+        self.handle_flow_found(ingress, 0, pkt, f, found)
     }
 
     /// [`Engine::handle_flow`] with the result of the flow's in-index lookup done earlier
     /// (with the table unchanged since).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn handle_flow_found<A: Family>(
         &mut self,
         ingress: IfaceId,

@@ -72,11 +72,9 @@ impl Engine {
                 // The lookup done in the warm-up is too, unless an earlier frame of the
                 // group linked or unlinked an entry.
                 let v = match flow {
-                    Some(w) if self.conns4.link_generation() == links => {
-                        self.handle_flow_found::<Ipv4Addr>(ingress, 0, pkt, &w.flow, w.found)
-                    }
                     Some(w) => {
-                        self.handle_flow_hashed::<Ipv4Addr>(ingress, 0, pkt, &w.flow, w.hash)
+                        let found = (self.conns4.link_generation() == links).then_some(w.found);
+                        self.handle_flow_prepared(ingress, pkt, &w.flow, w.hash, found)
                     }
                     None => self.process_other(ingress, 0, pkt),
                 };

@@ -145,12 +145,13 @@ impl Engine {
         Verdict::Transmit(hop.iface)
     }
 
-    /// NAT towards an IPv4 real server `rip` through `hop`: what [`Engine::xmit_in`] does
-    /// for a NAT connection of an IPv4 flow, without the generic address handling.
+    /// NAT towards IPv4 real server `rip`, port `dport`, through `hop`: what
+    /// [`Engine::xmit_in`] does for a NAT connection of an IPv4 flow, without the generic
+    /// address handling.
     #[inline(always)]
     pub(crate) fn xmit_nat4<A: Family>(
         &mut self,
-        c: &Conn<A>,
+        dport: u16,
         hop: TxHop,
         rip: Ipv4Addr,
         pkt: &mut PacketBuf<'_>,
@@ -163,7 +164,7 @@ impl Engine {
             return self.too_big(f, pkt, usize::from(hop.mtu));
         }
         let data = pkt.data_mut();
-        nat_rewrite(data, f, Side::Dst, IpAddr::V4(rip), c.dport);
+        nat_rewrite(data, f, Side::Dst, IpAddr::V4(rip), dport);
         hop.write_macs(data);
         Verdict::Transmit(hop.iface)
     }

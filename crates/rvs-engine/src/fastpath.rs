@@ -376,11 +376,15 @@ impl Engine {
     /// Adds what the fast path forwarded for counter slot `stats_index` since the last report.
     pub fn fast_path_counters(&mut self, stats_index: u32, packets: u64, bytes: u64) {
         let (id, out) = (crate::dest::DestId(stats_index / 2), stats_index % 2 == 1);
-        let service = self.dests.get(id).map(|d| d.service);
+        // IPVS keeps a real server's counters only while it is available (spec §7); a deleted
+        // one's slot may even belong to another service by now.
+        let Some(service) = self.dests.get(id).filter(|d| d.available).map(|d| d.service) else {
+            return;
+        };
         if let Some(d) = self.dests.get_mut(id) {
             d.stats.add(out, packets, bytes);
         }
-        if let Some(s) = service.and_then(|s| self.services.get_mut(s)) {
+        if let Some(s) = self.services.get_mut(service) {
             s.stats.add(out, packets, bytes);
         }
         self.stats.add(out, packets, bytes);

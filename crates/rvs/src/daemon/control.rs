@@ -101,6 +101,9 @@ pub fn handle(req: Request, shared: &Shared) -> Response {
             | Request::GetSysctls
     );
     debug!(?req, "control request");
+    // Listings and -Z must see what the XDP fast path forwarded up to now, and a real server
+    // about to be deleted must be credited before it stops counting.
+    super::steer::harvest_fast_stats(shared);
     shared.with(|e| {
         let r = e.control(Instant::now(), req);
         if mutating {

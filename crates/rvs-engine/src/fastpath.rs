@@ -378,7 +378,12 @@ impl Engine {
         let (id, out) = (crate::dest::DestId(stats_index / 2), stats_index % 2 == 1);
         // IPVS keeps a real server's counters only while it is available (spec §7); a deleted
         // one's slot may even belong to another service by now.
-        let Some(service) = self.dests.get(id).filter(|d| d.available).map(|d| d.service) else {
+        let Some(service) = self
+            .dests
+            .get(id)
+            .filter(|d| d.available)
+            .map(|d| d.service)
+        else {
             return;
         };
         if let Some(d) = self.dests.get_mut(id) {

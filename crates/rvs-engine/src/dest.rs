@@ -53,6 +53,8 @@ pub struct Dest {
     pub available: bool,
     /// Real server port.
     pub port: u16,
+    /// A freed arena slot's placeholder (never handed out by [`DestArena::get`]).
+    vacant: bool,
     /// The latest non-zero weight this server had (Maglev keeps its slots while quiescent).
     pub last_weight: u32,
     /// Persistence templates pointing here.
@@ -80,6 +82,7 @@ impl Dest {
             overloaded: false,
             available: true,
             port: spec.port,
+            vacant: false,
             last_weight: spec.weight,
             persistconns: 0,
             service,
@@ -88,6 +91,19 @@ impl Dest {
             next_hop: None,
             stats: StatsBlock::default(),
         }
+    }
+
+    /// The placeholder of a freed arena slot: weight 0 and overloaded, so no scheduler
+    /// scan can pick it.
+    fn vacant() -> Self {
+        let spec = DestSpec::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+        let mut d = Self::new(spec, ServiceId(u32::MAX));
+        d.weight = 0;
+        d.last_weight = 0;
+        d.overloaded = true;
+        d.available = false;
+        d.vacant = true;
+        d
     }
 
     /// Forwarding method.
@@ -123,7 +139,8 @@ impl Dest {
 /// Storage for every real server the engine knows, configured or in the trash.
 #[derive(Debug, Default, Clone)]
 pub struct DestArena {
-    slots: Vec<Option<Dest>>,
+    /// Real servers; a freed slot holds a vacant placeholder until it is reused.
+    slots: Vec<Dest>,
     free: Vec<u32>,
 }
 
@@ -131,10 +148,10 @@ impl DestArena {
     /// Stores `dest` and returns its id.
     pub fn insert(&mut self, dest: Dest) -> DestId {
         if let Some(i) = self.free.pop() {
-            self.slots[i as usize] = Some(dest);
+            self.slots[i as usize] = dest;
             DestId(i)
         } else {
-            self.slots.push(Some(dest));
+            self.slots.push(dest);
             DestId((self.slots.len() - 1) as u32)
         }
     }
@@ -142,18 +159,26 @@ impl DestArena {
     /// The real server under `id`, if the slot is in use.
     #[inline]
     pub fn get(&self, id: DestId) -> Option<&Dest> {
-        self.slots.get(id.index()).and_then(Option::as_ref)
+        self.slots.get(id.index()).filter(|d| !d.vacant)
     }
 
     /// Mutable access to the real server under `id`.
     #[inline]
     pub fn get_mut(&mut self, id: DestId) -> Option<&mut Dest> {
-        self.slots.get_mut(id.index()).and_then(Option::as_mut)
+        self.slots.get_mut(id.index()).filter(|d| !d.vacant)
+    }
+
+    /// The slot under `id` even if vacant, for scans that a vacant slot cannot win
+    /// (weight 0, overloaded, no connections).
+    #[inline]
+    pub(crate) fn get_any(&self, id: DestId) -> Option<&Dest> {
+        self.slots.get(id.index())
     }
 
     /// Frees the slot of a real server nothing refers to any more.
     pub fn remove(&mut self, id: DestId) -> Option<Dest> {
-        let d = self.slots.get_mut(id.index())?.take()?;
+        let slot = self.slots.get_mut(id.index()).filter(|d| !d.vacant)?;
+        let d = std::mem::replace(slot, Dest::vacant());
         self.free.push(id.0);
         Some(d)
     }
@@ -163,7 +188,8 @@ impl DestArena {
         self.slots
             .iter()
             .enumerate()
-            .filter_map(|(i, d)| d.as_ref().map(|d| (DestId(i as u32), d)))
+            .filter(|(_, d)| !d.vacant)
+            .map(|(i, d)| (DestId(i as u32), d))
     }
 
     /// Every occupied slot, mutably.
@@ -171,7 +197,8 @@ impl DestArena {
         self.slots
             .iter_mut()
             .enumerate()
-            .filter_map(|(i, d)| d.as_mut().map(|d| (DestId(i as u32), d)))
+            .filter(|(_, d)| !d.vacant)
+            .map(|(i, d)| (DestId(i as u32), d))
     }
 
     /// Number of occupied slots.
@@ -257,5 +284,37 @@ impl<'a> DestList<'a> {
         self.order
             .iter()
             .filter_map(move |&id| arena.get(id).map(|d| (id, d)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dest(last: u8) -> Dest {
+        let mut spec = DestSpec::new(IpAddr::from([198, 18, 0, last]), 80);
+        spec.weight = 3;
+        Dest::new(spec, ServiceId(0))
+    }
+
+    #[test]
+    fn freed_slots_are_invisible_and_reused() {
+        let mut a = DestArena::default();
+        let (x, y) = (a.insert(dest(1)), a.insert(dest(2)));
+        assert_eq!(
+            a.remove(x).map(|d| d.addr),
+            Some(IpAddr::from([198, 18, 0, 1]))
+        );
+        assert!(a.get(x).is_none() && a.get_mut(x).is_none() && a.remove(x).is_none());
+        assert_eq!(a.len(), 1);
+        assert_eq!(a.iter().map(|(id, _)| id).collect::<Vec<_>>(), vec![y]);
+        assert_eq!(a.iter_mut().count(), 1);
+        // What a scan sees in a freed slot can never be chosen.
+        let v = a.get_any(x).expect("slot exists");
+        assert!(!v.is_schedulable() && v.overloaded && v.weight == 0 && v.overhead() == 0);
+        assert_eq!(a.insert(dest(3)), x);
+        assert_eq!(a.get(x).map(|d| d.weight), Some(3));
+        assert_eq!(a.len(), 2);
+        assert!(a.get(DestId(7)).is_none() && a.get_any(DestId(7)).is_none());
     }
 }

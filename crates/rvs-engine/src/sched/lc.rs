@@ -76,7 +76,8 @@ fn weighted_least_list(dests: DestList<'_>, overhead: impl Fn(&Dest) -> u64) -> 
         }
     };
     for &id in rest {
-        let Some(d) = arena.get(id) else { continue };
+        // A vacant slot (never in a list) could not win either: weight 0, overloaded.
+        let Some(d) = arena.get_any(id) else { continue };
         let doh = overhead(d);
         // Overloaded servers are skipped; evaluated without a branch.
         if !d.overloaded & better_w(loh, lw, doh, d.weight) {

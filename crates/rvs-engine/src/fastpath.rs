@@ -343,8 +343,16 @@ fn keys<A: ConnAddr>(c: &Conn<A>) -> [Option<FlowKey>; 2] {
     [Some(inbound), outbound]
 }
 
+/// Client packets a connection must have sent through the engine before it is exported.
+///
+/// A map insert and delete cost two system calls in the daemon; most short connections (one
+/// request, a handful of packets) would finish before the fast path paid that back, while a
+/// flow that has proved itself long-lived gains on every further packet.
+pub const FAST_PATH_MIN_PACKETS: u32 = 8;
+
 fn eligible<A>(c: &Conn<A>) -> bool {
-    c.flags & (flags::TEMPLATE | flags::ONE_PACKET) == 0
+    c.aux >= FAST_PATH_MIN_PACKETS
+        && c.flags & (flags::TEMPLATE | flags::ONE_PACKET) == 0
         && match c.proto {
             6 => c.state == tcp::ESTABLISHED,
             17 => true,
@@ -832,9 +840,11 @@ mod tests {
             if nat {
                 convo.push(s.rs_reply(false, false, b"a1"));
             }
-            convo.push(s.to_vip(false, false, b"q2"));
-            if nat {
-                convo.push(s.rs_reply(false, false, b"a2"));
+            for _ in 0..FAST_PATH_MIN_PACKETS {
+                convo.push(s.to_vip(false, false, b"q2"));
+                if nat {
+                    convo.push(s.rs_reply(false, false, b"a2"));
+                }
             }
         } else {
             convo.push(s.to_vip(true, false, b""));
@@ -846,7 +856,12 @@ mod tests {
             if nat {
                 convo.push(s.rs_reply(false, true, b"HTTP/1.0 200 OK\r\n\r\n"));
             }
-            convo.push(s.to_vip(false, true, b"more"));
+            for _ in 0..FAST_PATH_MIN_PACKETS {
+                convo.push(s.to_vip(false, true, b"more"));
+                if nat {
+                    convo.push(s.rs_reply(false, true, b"ack"));
+                }
+            }
         }
         let mut entries: Vec<FastEntry> = Vec::new();
         let mut fast_hits = 0;
@@ -906,7 +921,14 @@ mod tests {
         };
         let (mut e, now) = s.engine(true);
         run(&mut e, now, &s.to_vip(true, false, b""));
-        run(&mut e, now, &s.to_vip(false, true, b""));
+        // A short connection never reaches the fast path...
+        for _ in 1..FAST_PATH_MIN_PACKETS - 1 {
+            run(&mut e, now, &s.to_vip(false, true, b"x"));
+        }
+        assert_eq!(e.drain_fast_updates(), vec![]);
+        // ...one that keeps going does, once.
+        run(&mut e, now, &s.to_vip(false, true, b"x"));
+        run(&mut e, now, &s.to_vip(false, true, b"x"));
         let ups = e.drain_fast_updates();
         assert!(matches!(ups.as_slice(), [FastUpdate::Upsert(_)]), "{ups:?}");
         // Timer runs out (900 s): the sweep probes instead of expiring.
@@ -943,7 +965,9 @@ mod tests {
         // No answer to a later probe → expired after the grace period.
         let (mut e2, now2) = s.engine(true);
         run(&mut e2, now2, &s.to_vip(true, false, b""));
-        run(&mut e2, now2, &s.to_vip(false, true, b""));
+        for _ in 0..FAST_PATH_MIN_PACKETS {
+            run(&mut e2, now2, &s.to_vip(false, true, b"x"));
+        }
         let t = now2 + Duration::from_secs(901);
         e2.handle_timeout(t);
         e2.handle_timeout(t + Duration::from_secs(3));

@@ -633,7 +633,7 @@ impl Engine {
     #[inline]
     fn tcp_transition<A: Family>(&mut self, c: &mut Conn<A>, dir: Direction, f: &Flow<A>) {
         let new = tcp_transition(c.state, dir, f.tcp_flags, self.sysctl.secure_tcp_table());
-        if new != c.state && new != tcp::ESTABLISHED {
+        if new != c.state && new != tcp::ESTABLISHED && c.flags & flags::FAST != 0 {
             // FIN/RST/SYN reach the engine: the fast path stops at ESTABLISHED.
             self.fast_withdraw(c);
         }

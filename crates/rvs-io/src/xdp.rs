@@ -11,7 +11,8 @@
 //! * [`XdpPass`] passes everything: on a veth, an attached XDP program is what makes the
 //!   interface accept frames that XDP sends out of its peer (the fast path's XDP_TX and
 //!   redirects). The rvs lab puts it on the far ends of a director's veths.
-//! * [`TrafficGen`] transmits copies of a frame from inside the kernel, for load tests.
+//! * [`TrafficGen`] transmits a frame, from one flow or many, from inside the kernel, for load
+//!   tests and `rvs bench gen`.
 //!
 //! Programs attach through a **bpf_link**: the program is detached when the link's file
 //! descriptor closes — on `detach`, on drop, and also when the process dies (even by SIGKILL).
@@ -43,6 +44,7 @@ use std::collections::HashMap as StdHashMap;
 use std::fs::File;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use aya::maps::{Array, DevMap, HashMap, IterableMap, MapData, PerCpuArray, PerCpuValues, XskMap};
 use aya::programs::Xdp;
@@ -1553,66 +1555,261 @@ impl XdpPass {
     }
 }
 
-/// A traffic generator: transmits copies of one frame out of an interface from inside the
-/// kernel (`BPF_PROG_RUN` in live-frames mode, as xdp-trafficgen does), millions per second
-/// on one core. For load tests and benchmarks.
+/// Options of a [`TrafficGen`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GenOptions {
+    /// Source addresses to send from: the template's, the next one, … (`1`: the template's
+    /// only). Above 1 the template must be an untagged IPv4 TCP or UDP frame without options.
+    pub src_addrs: u32,
+    /// Source ports to send from: the template's, the next one, … (`1`: the template's only).
+    /// Same condition as `src_addrs`.
+    pub src_ports: u32,
+    /// Frames the kernel builds and transmits per batch (1..=256).
+    pub batch: u32,
+}
+
+impl Default for GenOptions {
+    /// One flow, batches of 64 (the kernel's default and the usual NAPI budget).
+    fn default() -> Self {
+        Self {
+            src_addrs: 1,
+            src_ports: 1,
+            batch: 64,
+        }
+    }
+}
+
+/// What [`TrafficGen::run_for`] sent.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GenReport {
+    /// Frames offered to the interface (program runs). Frames the driver or the peer could not
+    /// take are dropped without being counted apart: count what arrives at the receiver.
+    pub frames: u64,
+    /// Wall-clock time spent sending.
+    pub elapsed: Duration,
+}
+
+impl GenReport {
+    /// Frames offered per second.
+    pub fn pps(&self) -> f64 {
+        self.frames as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// `struct gen_config` of bpf/xdp_gen.bpf.c.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+struct RawGenConfig {
+    data: [u8; TrafficGen::RESTORED],
+    n_addrs: u32,
+    n_ports: u32,
+    l4: u32,
+    pad: u32,
+}
+
+// SAFETY: repr(C), a byte array of 64 followed by four u32: no padding, every bit pattern valid.
+unsafe impl aya::Pod for RawGenConfig {}
+
+/// `gen_config.l4`: no transport checksum to update, UDP, TCP.
+const GEN_L4_NONE: u32 = 0;
+const GEN_L4_UDP: u32 = 1;
+const GEN_L4_TCP: u32 = 2;
+
+impl RawGenConfig {
+    /// The program's configuration for `frame` and `options`, checked.
+    fn new(frame: &[u8], options: &GenOptions) -> Result<Self, IoError> {
+        let bad = |why: String| {
+            Err(IoError::InvalidArgument(format!(
+                "traffic generator: {why}"
+            )))
+        };
+        if !(TrafficGen::MIN_FRAME..=TrafficGen::MAX_FRAME).contains(&frame.len()) {
+            return bad(format!(
+                "frame of {} bytes: {}..={} needed",
+                frame.len(),
+                TrafficGen::MIN_FRAME,
+                TrafficGen::MAX_FRAME
+            ));
+        }
+        if !(1..=256).contains(&options.batch) {
+            return bad(format!("batch {}: 1..=256 needed", options.batch));
+        }
+        if options.src_addrs == 0 || options.src_ports == 0 {
+            return bad("source address and port counts must be at least 1".to_owned());
+        }
+        let mut l4 = GEN_L4_NONE;
+        if options.src_addrs > 1 || options.src_ports > 1 {
+            // Untagged IPv4, IHL 5, not a fragment: the offsets the program uses.
+            let ipv4 = frame[12..14] == [0x08, 0x00]
+                && frame[14] == 0x45
+                && u16::from_be_bytes([frame[20], frame[21]]) & 0x3fff == 0;
+            l4 = match (ipv4, frame[23]) {
+                (true, IPPROTO_UDP) if frame[40..42] == [0, 0] => GEN_L4_NONE,
+                (true, IPPROTO_UDP) => GEN_L4_UDP,
+                (true, IPPROTO_TCP) => GEN_L4_TCP,
+                _ => {
+                    return bad(
+                        "varying sources needs an untagged, unfragmented IPv4 TCP or UDP frame \
+                         without IP options"
+                            .to_owned(),
+                    );
+                }
+            };
+            let saddr = u32::from_be_bytes([frame[26], frame[27], frame[28], frame[29]]);
+            if u64::from(saddr) + u64::from(options.src_addrs) > 1 << 32 {
+                return bad(format!(
+                    "{} source addresses from {} run past 255.255.255.255",
+                    options.src_addrs,
+                    Ipv4Addr::from(saddr)
+                ));
+            }
+            let sport = u16::from_be_bytes([frame[34], frame[35]]);
+            if u32::from(sport) + options.src_ports > 1 << 16 {
+                return bad(format!(
+                    "{} source ports from {sport} run past 65535",
+                    options.src_ports
+                ));
+            }
+        }
+        let mut data = [0u8; TrafficGen::RESTORED];
+        let n = frame.len().min(TrafficGen::RESTORED);
+        data[..n].copy_from_slice(&frame[..n]);
+        Ok(Self {
+            data,
+            n_addrs: options.src_addrs,
+            n_ports: options.src_ports,
+            l4,
+            pad: 0,
+        })
+    }
+}
+
+/// A traffic generator: transmits a frame out of an interface from inside the kernel
+/// (`BPF_PROG_RUN` in live-frames mode, as xdp-trafficgen does), millions per second on one
+/// core, optionally from many flows. For load tests and benchmarks (`rvs bench gen`).
+///
+/// Each transmission is the template frame, or with [`GenOptions::src_addrs`] /
+/// [`GenOptions::src_ports`] above 1 the template from a source address and port picked at
+/// random in those ranges, with the IPv4 and TCP/UDP checksums updated (bpf/xdp_gen.bpf.c).
 ///
 /// The frames leave through the driver's XDP transmit path (`ndo_xdp_xmit`), so the interface
 /// must support being an XDP redirect target; a veth delivers them only if its peer runs NAPI
-/// (an XDP program attached in native mode, see [`XdpPass`]).
+/// (an XDP program attached in native mode, see [`XdpPass`], or GRO).
+///
+/// ```no_run
+/// # fn main() -> Result<(), rvs_io::IoError> {
+/// use rvs_io::xdp::{GenOptions, TrafficGen};
+/// # let frame = vec![0u8; 60];
+/// let options = GenOptions { src_addrs: 8, src_ports: 512, ..GenOptions::default() };
+/// let generator = TrafficGen::with_options("eth0", &frame, options)?;
+/// let report = generator.run_for(std::time::Duration::from_secs(10))?;
+/// println!("{} frames, {:.0} pps", report.frames, report.pps());
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct TrafficGen {
     ebpf: Ebpf,
     ifindex: u32,
     netns: File,
     frame: Vec<u8>,
+    options: GenOptions,
 }
 
 impl TrafficGen {
-    /// Shortest frame accepted: the program restores this many bytes of the template before
-    /// each transmission (the kernel reuses frame buffers without restoring them, and whatever
-    /// the frames meet may rewrite them in place).
-    pub const MIN_FRAME: usize = 64;
+    /// Shortest frame accepted: 60 bytes, a 64-byte frame on the wire with its FCS.
+    pub const MIN_FRAME: usize = 60;
+    /// Longest frame accepted.
+    pub const MAX_FRAME: usize = 3000;
+    /// Bytes of the template the program writes back over every frame before sending it (all
+    /// of a shorter frame): the kernel reuses frame buffers without restoring them, and
+    /// whatever the frames meet may rewrite their headers in place.
+    pub const RESTORED: usize = 64;
 
     /// Loads the generator for `frame` (a whole Ethernet frame) on `ifname`, resolved in the
-    /// calling thread's namespace.
+    /// calling thread's namespace: one flow, batches of 64.
     ///
     /// # Errors
-    /// [`IoError::NoSuchInterface`]; [`IoError::InvalidArgument`] for a frame shorter than
-    /// [`Self::MIN_FRAME`] or longer than 3000 bytes; [`IoError::BpfLoad`], [`IoError::BpfMap`].
+    /// As [`Self::with_options`].
     pub fn new(ifname: &str, frame: &[u8]) -> Result<Self, IoError> {
-        if frame.len() < Self::MIN_FRAME || frame.len() > 3000 {
-            return Err(IoError::InvalidArgument(format!(
-                "traffic generator frame of {} bytes: {}..=3000 needed",
-                frame.len(),
-                Self::MIN_FRAME
-            )));
-        }
+        Self::with_options(ifname, frame, GenOptions::default())
+    }
+
+    /// Loads the generator for `frame` on `ifname` (calling thread's namespace) with `options`.
+    ///
+    /// # Errors
+    /// [`IoError::NoSuchInterface`]; [`IoError::InvalidArgument`] for a frame outside
+    /// [`Self::MIN_FRAME`]..=[`Self::MAX_FRAME`] bytes, a batch outside 1..=256, a zero count,
+    /// source ranges running past the last address or port, or varying sources of a frame
+    /// that is not untagged IPv4 TCP/UDP without options; [`IoError::BpfLoad`],
+    /// [`IoError::BpfMap`].
+    pub fn with_options(ifname: &str, frame: &[u8], options: GenOptions) -> Result<Self, IoError> {
+        let config = RawGenConfig::new(frame, &options)?;
         let ifindex = sys::if_nametoindex(ifname)
             .ok_or_else(|| IoError::NoSuchInterface(ifname.to_owned()))?;
         let (mut ebpf, _) = load_object("xdp_gen", XDP_GEN_OBJ, "rvs_xdp_gen", &[])?;
-        let mut template: Array<MapData, [u8; Self::MIN_FRAME]> =
-            take_map(&mut ebpf, "gen_template")?;
-        let mut head = [0u8; Self::MIN_FRAME];
-        head.copy_from_slice(&frame[..Self::MIN_FRAME]);
-        template.set(0, head, 0).map_err(map_err("gen_template"))?;
+        let mut map: Array<MapData, RawGenConfig> = take_map(&mut ebpf, "gen_config")?;
+        map.set(0, config, 0).map_err(map_err("gen_config"))?;
         Ok(Self {
             ebpf,
             ifindex,
             netns: netns::current_file()?,
             frame: frame.to_vec(),
+            options,
         })
     }
 
-    /// Transmits `count` copies and returns when the kernel has handed them all to the driver
+    /// The options the generator was loaded with.
+    pub fn options(&self) -> GenOptions {
+        self.options
+    }
+
+    /// Transmits `count` frames and returns when the kernel has handed them all to the driver
     /// (the calling thread is busy in the kernel meanwhile; it briefly enters the interface's
     /// namespace). Frames the driver cannot take are dropped and not reported.
     pub fn send(&self, count: u32) -> Result<(), IoError> {
         let fd = program_fd(&self.ebpf, "rvs_xdp_gen")?;
         let _ns = netns::enter_file(&self.netns)?;
-        // 64 frames per batch, the kernel's default and the usual NAPI budget.
-        sys::bpf_prog_run_xdp_live(fd, &self.frame, self.ifindex, count, 64)
+        self.send_fd(fd, count)
+    }
+
+    fn send_fd(&self, fd: BorrowedFd<'_>, count: u32) -> Result<(), IoError> {
+        sys::bpf_prog_run_xdp_live(fd, &self.frame, self.ifindex, count, self.options.batch)
             .map_err(IoError::sys("bpf(BPF_PROG_RUN, live frames)"))
+    }
+
+    /// Transmits from the calling thread for `duration` (within about a quarter of a second:
+    /// the kernel is asked for as many frames as fit in 250 ms at the rate measured so far,
+    /// since every call sets up and tears down a page pool).
+    ///
+    /// # Errors
+    /// As [`Self::send`]; `EINTR` when a signal arrives.
+    pub fn run_for(&self, duration: Duration) -> Result<GenReport, IoError> {
+        let fd = program_fd(&self.ebpf, "rvs_xdp_gen")?;
+        let _ns = netns::enter_file(&self.netns)?;
+        let start = Instant::now();
+        let deadline = start + duration;
+        let mut frames = 0u64;
+        let mut repeat: u32 = 4096;
+        while Instant::now() < deadline {
+            let t = Instant::now();
+            self.send_fd(fd, repeat)?;
+            frames += u64::from(repeat);
+            let per_frame = t.elapsed().as_secs_f64().max(1e-6) / f64::from(repeat);
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .as_secs_f64();
+            repeat = (0.25f64.min(left) / per_frame).clamp(64.0, 4_000_000.0) as u32;
+        }
+        Ok(GenReport {
+            frames,
+            elapsed: start.elapsed(),
+        })
+    }
+
+    /// Runs the program once in the kernel (`BPF_PROG_TEST_RUN`, not live: nothing is sent)
+    /// and returns its verdict and the frame it would transmit. For self-checks and tests.
+    pub fn test_run(&self) -> Result<(XdpAction, Vec<u8>), IoError> {
+        test_run_prog(&self.ebpf, "rvs_xdp_gen", &self.frame, None)
     }
 }
 
@@ -1848,6 +2045,101 @@ mod tests {
             ..tun
         };
         assert!(tun4.validate(&key, 10).is_err());
+    }
+
+    /// A 60-byte IPv4 UDP frame 198.18.1.10:1024 -> 198.18.0.100:53 (checksums not needed).
+    fn udp4_frame() -> Vec<u8> {
+        let mut f = vec![0u8; 60];
+        f[12..14].copy_from_slice(&[0x08, 0x00]);
+        f[14] = 0x45;
+        f[20] = 0x40; // DF
+        f[23] = IPPROTO_UDP;
+        f[26..30].copy_from_slice(&[198, 18, 1, 10]);
+        f[30..34].copy_from_slice(&[198, 18, 0, 100]);
+        f[34..36].copy_from_slice(&1024u16.to_be_bytes());
+        f[36..38].copy_from_slice(&53u16.to_be_bytes());
+        f[40..42].copy_from_slice(&[0x12, 0x34]);
+        f
+    }
+
+    #[test]
+    fn traffic_gen_options_are_checked() {
+        assert_eq!(size_of::<RawGenConfig>(), 80, "struct gen_config");
+        let many = GenOptions {
+            src_addrs: 8,
+            src_ports: 512,
+            batch: 64,
+        };
+        let f = udp4_frame();
+        let c = RawGenConfig::new(&f, &many).unwrap();
+        assert_eq!((c.n_addrs, c.n_ports, c.l4), (8, 512, GEN_L4_UDP));
+        assert_eq!(&c.data[..60], &f[..], "the whole short frame is restored");
+        assert!(c.data[60..].iter().all(|&b| b == 0));
+
+        let mut no_csum = f.clone();
+        no_csum[40..42].copy_from_slice(&[0, 0]);
+        assert_eq!(RawGenConfig::new(&no_csum, &many).unwrap().l4, GEN_L4_NONE);
+        let mut tcp = vec![0u8; 70];
+        tcp[..60].copy_from_slice(&f);
+        tcp[23] = IPPROTO_TCP;
+        let c = RawGenConfig::new(&tcp, &many).unwrap();
+        assert_eq!(c.l4, GEN_L4_TCP);
+        assert_eq!(&c.data[..], &tcp[..64], "64 bytes of a longer frame");
+
+        let refused = |frame: &[u8], o: GenOptions| RawGenConfig::new(frame, &o).is_err();
+        assert!(refused(&f[..59], GenOptions::default()), "short frame");
+        assert!(
+            refused(&vec![0u8; 3001], GenOptions::default()),
+            "long frame"
+        );
+        assert!(refused(&f, GenOptions { batch: 0, ..many }));
+        assert!(refused(&f, GenOptions { batch: 257, ..many }));
+        assert!(refused(
+            &f,
+            GenOptions {
+                src_addrs: 0,
+                ..many
+            }
+        ));
+        assert!(
+            refused(
+                &f,
+                GenOptions {
+                    src_ports: 65_000,
+                    ..many
+                }
+            ),
+            "ports past 65535"
+        );
+        assert!(
+            !refused(
+                &f,
+                GenOptions {
+                    src_ports: 64_512,
+                    ..many
+                }
+            ),
+            "up to 65535"
+        );
+        let mut high = f.clone();
+        high[26..30].copy_from_slice(&[255, 255, 255, 250]);
+        assert!(refused(&high, many), "addresses past 255.255.255.255");
+        let mut options = f.clone();
+        options[14] = 0x46;
+        assert!(refused(&options, many), "IP options");
+        let mut fragment = f.clone();
+        fragment[20] = 0x20; // MF
+        assert!(refused(&fragment, many), "fragment");
+        let mut icmp = f.clone();
+        icmp[23] = 1;
+        assert!(refused(&icmp, many), "not TCP/UDP");
+        let mut v6 = f.clone();
+        v6[12..14].copy_from_slice(&[0x86, 0xdd]);
+        assert!(refused(&v6, many), "not IPv4");
+        assert!(
+            !refused(&v6, GenOptions::default()),
+            "any frame for one flow"
+        );
     }
 
     #[test]

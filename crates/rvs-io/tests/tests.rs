@@ -11,6 +11,7 @@ mod pkt;
 mod steering;
 mod sysctl_netns;
 mod throughput;
+mod traffic_gen;
 mod tun_decap;
 mod util;
 mod xsk;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
-use rvs::bench::packet_gen::{self, GenSpec};
+use rvs::bench::{self, GenSpec};
 use rvs::lab::demo::{DemoSpec, demo};
 use rvs::lab::topology::LabMode;
 use rvs::lab::{DirectorPolicy, LabSpec, down, status, tool, up};
@@ -42,8 +42,8 @@ enum Top {
 
 #[derive(Debug, Subcommand)]
 enum BenchCmd {
-    /// 64-byte UDP from many flows at full speed: BPF_PROG_TEST_RUN with live frames, XDP_TX out of
-    /// INTERFACE; prints `offered <frames> <seconds> <pps>`.
+    /// 64-byte UDP from many flows at full speed: BPF_PROG_RUN with live frames (rvs-io's
+    /// TrafficGen), XDP_TX out of INTERFACE; prints `offered <frames> <seconds> <pps>`.
     Gen(GenArgs),
 }
 
@@ -52,9 +52,6 @@ struct GenArgs {
     /// Interface to send on (in the current network namespace).
     #[arg(long)]
     interface: String,
-    /// The compiled bench/xdp/gen.bpf.c.
-    #[arg(long)]
-    object: PathBuf,
     /// Destination MAC (the next hop).
     #[arg(long)]
     dst_mac: String,
@@ -98,13 +95,8 @@ fn run_bench(cmd: BenchCmd) -> Result<()> {
             }
             let spec = GenSpec {
                 interface: a.interface,
-                object: a.object,
-                dst_mac: packet_gen::parse_mac(&a.dst_mac)?,
-                src_mac: a
-                    .src_mac
-                    .as_deref()
-                    .map(packet_gen::parse_mac)
-                    .transpose()?,
+                dst_mac: bench::parse_mac(&a.dst_mac)?,
+                src_mac: a.src_mac.as_deref().map(bench::parse_mac).transpose()?,
                 src: a.src,
                 src_count: a.src_count,
                 src_port: a.src_port,
@@ -115,10 +107,10 @@ fn run_bench(cmd: BenchCmd) -> Result<()> {
                 duration: Duration::from_secs_f64(a.seconds),
                 batch: a.batch,
             };
-            let r = packet_gen::run(&spec)?;
+            let r = bench::run(&spec)?;
             println!(
                 "offered {} {:.3} {:.0}",
-                r.runs,
+                r.frames,
                 r.elapsed.as_secs_f64(),
                 r.pps()
             );

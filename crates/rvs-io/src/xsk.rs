@@ -166,6 +166,10 @@ pub enum FrameError {
     /// Address or length outside the UMEM, or data crossing the end of its chunk.
     #[error("frame outside its chunk")]
     OutOfBounds,
+    /// [`XskSocket::bufs`] was given two frames in one chunk (the same frame twice, or two
+    /// frames of one chunk): their bytes would alias.
+    #[error("two frames in one chunk")]
+    Duplicate,
 }
 
 /// Socket counters: software counts plus the kernel's `XDP_STATISTICS`.
@@ -215,6 +219,9 @@ enum Chunk {
     Fill,
     App,
     Tx,
+    /// Application-owned and already named in the [`XskSocket::bufs`] call being checked;
+    /// back to `App` before that call returns, so never seen anywhere else.
+    Lent,
 }
 
 /// One mmapped AF_XDP ring of `T` (u64 addresses for fill/completion, `xdp_desc` for RX/TX).
@@ -604,6 +611,67 @@ impl XskSocket {
         Some((chunk, off, frame.len as usize))
     }
 
+    /// The chunks of several application-owned frames at once, for processing a received
+    /// burst as one batch: appends `(chunk bytes, data offset in the chunk, data length)` of
+    /// each of `frames`, in order, to `out`, as [`Self::buf`] gives them one at a time. The
+    /// chunks stay application-owned (nothing changes in [`Self::chunk_accounting`]); the
+    /// borrow of the socket ends when `out`'s entries are dropped.
+    ///
+    /// # Errors
+    /// Nothing is appended and nothing changes when a frame is refused:
+    /// [`FrameError::OutOfBounds`] for a frame outside the UMEM or its chunk,
+    /// [`FrameError::NotOwned`] for a frame the application does not own,
+    /// [`FrameError::Duplicate`] for two frames in one chunk.
+    pub fn bufs<'a>(
+        &'a mut self,
+        frames: &[Frame],
+        out: &mut Vec<(&'a mut [u8], usize, usize)>,
+    ) -> Result<(), FrameError> {
+        // Mark each chunk while checking, so a chunk named twice is caught without a scratch
+        // set; every mark is undone below, whatever the outcome.
+        let mut checked = 0;
+        let mut verdict = Ok(());
+        for frame in frames {
+            match self.chunk_index(frame) {
+                Ok(i) if self.chunks[i] == Chunk::App => {
+                    self.chunks[i] = Chunk::Lent;
+                    checked += 1;
+                }
+                Ok(i) if self.chunks[i] == Chunk::Lent => {
+                    verdict = Err(FrameError::Duplicate);
+                    break;
+                }
+                Ok(_) => {
+                    verdict = Err(FrameError::NotOwned);
+                    break;
+                }
+                Err(e) => {
+                    verdict = Err(e);
+                    break;
+                }
+            }
+        }
+        for frame in &frames[..checked] {
+            self.chunks[(frame.addr >> self.frame_shift) as usize] = Chunk::App;
+        }
+        verdict?;
+        let umem = self.umem.as_ptr();
+        let (shift, size) = (self.frame_shift, self.frame_size as usize);
+        out.reserve(frames.len());
+        for frame in frames {
+            let base = ((frame.addr >> shift) as usize) << shift;
+            // SAFETY: chunk_index checked above that this chunk lies inside the UMEM mapping,
+            // and its state that the application owns it, so the kernel neither reads nor
+            // writes it. The slices cannot alias: each covers exactly one whole chunk, and the
+            // marking pass refused any chunk named twice. They cannot alias any other view
+            // either: they borrow `self` mutably for 'a, so buf, alloc_tx, tx_push, recycle or
+            // another bufs cannot run (nor the chunk change hands) while they live.
+            let chunk = unsafe { std::slice::from_raw_parts_mut(umem.add(base), size) };
+            out.push((chunk, frame.addr as usize - base, frame.len as usize));
+        }
+        Ok(())
+    }
+
     /// The packet bytes of an application-owned frame (shorthand for [`Self::buf`]).
     pub fn packet_mut(&mut self, frame: &Frame) -> Option<&mut [u8]> {
         let (chunk, off, len) = self.buf(frame)?;
@@ -771,7 +839,7 @@ impl XskSocket {
             match c {
                 Chunk::Free => a.free += 1,
                 Chunk::Fill => a.fill += 1,
-                Chunk::App => a.app += 1,
+                Chunk::App | Chunk::Lent => a.app += 1,
                 Chunk::Tx => a.tx += 1,
             }
         }

@@ -114,3 +114,96 @@ fn xsk_accounting_ownership_and_batched_tx() {
     assert!(stats.tx_kicks >= u64::from(n / 32), "{stats:?}");
     assert_eq!(stats.tx_invalid_descs, 0);
 }
+
+#[test]
+fn xsk_bufs_lends_disjoint_chunks_and_refuses_duplicates() {
+    if skip_unless_root("xsk bufs") {
+        return;
+    }
+    let ns = Netns::new("xskb");
+    ns.ip(&["link", "add", "x0", "type", "veth", "peer", "name", "x1"]);
+    ns.ip(&["link", "set", "x0", "up"]);
+    ns.ip(&["link", "set", "x1", "up"]);
+    let cfg = XskConfig {
+        frame_count: 256,
+        rx_size: 64,
+        tx_size: 64,
+        fill_size: 64,
+        comp_size: 64,
+        ..XskConfig::default()
+    };
+    let mut sock = match ns.run(|| XskSocket::open("x0", 0, &cfg)) {
+        Ok(s) => s,
+        Err(e) if e.raw_os_error() == Some(97) => {
+            eprintln!("SKIP xsk bufs: no AF_XDP here: {e}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let frames: Vec<Frame> = (0..4)
+        .map(|_| {
+            let (f, _) = sock.alloc_tx().unwrap();
+            sock.reframe(&f, 256, 60).unwrap()
+        })
+        .collect();
+    let acct = sock.chunk_accounting();
+    assert_eq!(acct.app, 4);
+
+    // All four at once: whole chunks, the data where `buf` puts it, writable independently.
+    let mut out = Vec::new();
+    sock.bufs(&frames, &mut out).unwrap();
+    assert_eq!(out.len(), 4);
+    for (k, (chunk, off, len)) in out.iter_mut().enumerate() {
+        assert_eq!((chunk.len(), *off, *len), (2048, 256, 60));
+        chunk[*off..*off + *len].fill(k as u8 + 1);
+    }
+    drop(out);
+    for (k, f) in frames.iter().enumerate() {
+        let (chunk, off, len) = sock.buf(f).unwrap();
+        assert!(
+            chunk[off..off + len].iter().all(|&b| b == k as u8 + 1),
+            "frame {k} kept its own bytes: the chunks do not overlap"
+        );
+    }
+    assert_eq!(
+        sock.chunk_accounting(),
+        acct,
+        "lending changes no ownership"
+    );
+
+    // Refusals leave nothing appended and nothing marked.
+    let refuse = |sock: &mut XskSocket, batch: &[Frame]| {
+        let mut out = Vec::new();
+        let r = sock.bufs(batch, &mut out);
+        assert_eq!(out.len(), if r.is_ok() { batch.len() } else { 0 });
+        r
+    };
+    let [a, b, c, d] = [frames[0], frames[1], frames[2], frames[3]];
+    assert_eq!(refuse(&mut sock, &[a, b, a]), Err(FrameError::Duplicate));
+    let same_chunk = sock.reframe(&b, 300, 40).unwrap();
+    assert_eq!(
+        refuse(&mut sock, &[b, same_chunk]),
+        Err(FrameError::Duplicate)
+    );
+    sock.recycle(d).unwrap();
+    assert_eq!(refuse(&mut sock, &[a, c, d]), Err(FrameError::NotOwned));
+    let beyond = Frame {
+        addr: 256 * 2048 + 256,
+        len: 60,
+    };
+    assert_eq!(
+        refuse(&mut sock, &[a, beyond]),
+        Err(FrameError::OutOfBounds)
+    );
+    let after = sock.chunk_accounting();
+    assert_eq!((after.app, after.free), (3, acct.free + 1));
+    assert_eq!(
+        refuse(&mut sock, &[a, b, c]),
+        Ok(()),
+        "marks undone after each refusal"
+    );
+    for f in [a, b, c] {
+        sock.recycle(f).unwrap();
+    }
+    assert_eq!(sock.chunk_accounting().app, 0);
+}

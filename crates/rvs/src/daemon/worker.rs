@@ -1,7 +1,8 @@
 //! A data-plane worker: the AF_XDP sockets of one RX queue on every served interface.
 //!
-//! Loop: wait until a socket is readable, take a batch of up to [`BATCH`] frames, run each
-//! through the engine under one lock, then transmit. A frame leaving on the interface it came in
+//! Loop: wait until a socket is readable, take a burst of up to [`BATCH`] frames, run them
+//! through the engine as one batch (`Engine::process_batch`, which overlaps the connection-table
+//! misses of the burst's frames) under one lock, then transmit. A frame leaving on the interface it came in
 //! on is sent from its own UMEM chunk (no copy); one leaving on another interface is copied into
 //! a chunk of that interface's socket for the same queue, which this worker also owns, so
 //! cross-interface NAT traffic never needs a second thread.
@@ -40,6 +41,31 @@ pub struct Worker {
     stop: Arc<AtomicBool>,
     /// Frames the engine passed to the kernel: impossible from AF_XDP, so they are dropped.
     passed: u64,
+    /// Vectors reused by every burst.
+    scratch: Scratch,
+}
+
+/// The per-burst vectors of [`Worker::process_burst`], kept between bursts so that a burst
+/// allocates nothing. Those holding borrows of a socket's UMEM are stored empty, with a
+/// `'static` element type, and re-typed for each burst ([`relifetime`]).
+#[derive(Debug, Default)]
+struct Scratch {
+    chunks: Vec<(&'static mut [u8], usize, usize)>,
+    pkts: Vec<PacketBuf<'static>>,
+    /// The frames whose packets are in `pkts`, in the same order.
+    batched: Vec<Frame>,
+    verdicts: Vec<Verdict>,
+}
+
+/// Empties `v` and returns its allocation as a vector of another element type of the same
+/// layout (here: the same type with another lifetime). Collecting a mapped `vec::IntoIter`
+/// into a vector of an equally sized and aligned type reuses the buffer in place, and the
+/// iterator is empty, so the closure never runs.
+fn relifetime<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    v.into_iter()
+        .map(|_| unreachable!("the vector is empty"))
+        .collect()
 }
 
 impl Worker {
@@ -56,6 +82,7 @@ impl Worker {
             shared,
             stop,
             passed: 0,
+            scratch: Scratch::default(),
         }
     }
 
@@ -87,7 +114,7 @@ impl Worker {
                 if self.ports[i].socket.rx_burst(&mut frames, BATCH) == 0 {
                     continue;
                 }
-                self.process_batch(i, &frames, &mut verdicts);
+                self.process_burst(i, &frames, &mut verdicts);
                 self.transmit(i, &mut verdicts);
             }
             for p in &mut self.ports {
@@ -101,8 +128,12 @@ impl Worker {
         debug!(queue = self.queue, passed = self.passed, "worker stopped");
     }
 
-    /// Runs a batch through the engine under one lock.
-    fn process_batch(
+    /// Runs a received burst through the engine as one batch ([`Engine::process_batch`]),
+    /// under one lock, and appends `(frame, verdict, data offset, data length)` per frame to
+    /// `out`.
+    ///
+    /// [`Engine::process_batch`]: rvs_engine::Engine::process_batch
+    fn process_burst(
         &mut self,
         i: usize,
         frames: &[Frame],
@@ -112,21 +143,43 @@ impl Worker {
         let now = Instant::now();
         let iface = self.ports[i].iface;
         let socket = &mut self.ports[i].socket;
-        self.shared.with(|engine| {
-            for frame in frames {
-                let Some((chunk, off, len)) = socket.buf(frame) else {
-                    continue;
-                };
-                let (verdict, head, plen) = match PacketBuf::new(chunk, off, len) {
-                    Ok(mut pkt) => {
-                        let v = engine.process(now, iface, &mut pkt);
-                        (v, pkt.head(), pkt.len())
-                    }
-                    Err(_) => (Verdict::Drop(rvs_engine::DropReason::Unsupported), off, len),
-                };
-                out.push((*frame, verdict, head, plen));
+        let scratch = &mut self.scratch;
+        let mut chunks = relifetime(std::mem::take(&mut scratch.chunks));
+        if let Err(err) = socket.bufs(frames, &mut chunks) {
+            // rx_burst hands out distinct frames this worker owns, so this cannot happen;
+            // the frames are still ours and are recycled by `transmit`.
+            warn!(%err, queue = self.queue, "AF_XDP burst refused");
+            let refused = Verdict::Drop(rvs_engine::DropReason::Unsupported);
+            out.extend(frames.iter().map(|f| (*f, refused, 0, 0)));
+            scratch.chunks = relifetime(chunks);
+            return;
+        }
+        let mut pkts = relifetime(std::mem::take(&mut scratch.pkts));
+        scratch.batched.clear();
+        for (frame, (chunk, off, len)) in frames.iter().zip(chunks.drain(..)) {
+            match PacketBuf::new(chunk, off, len) {
+                Ok(pkt) => {
+                    pkts.push(pkt);
+                    scratch.batched.push(*frame);
+                }
+                Err(_) => out.push((
+                    *frame,
+                    Verdict::Drop(rvs_engine::DropReason::Unsupported),
+                    off,
+                    len,
+                )),
             }
-        });
+        }
+        let verdicts = &mut scratch.verdicts;
+        verdicts.clear();
+        self.shared
+            .with(|engine| engine.process_batch(now, iface, &mut pkts, verdicts));
+        for ((frame, pkt), verdict) in scratch.batched.iter().zip(&pkts).zip(verdicts.drain(..)) {
+            out.push((*frame, verdict, pkt.head(), pkt.len()));
+        }
+        pkts.clear();
+        scratch.pkts = relifetime(pkts);
+        scratch.chunks = relifetime(chunks);
     }
 
     /// Sends or recycles every frame of a processed batch received on port `i`.
@@ -205,5 +258,23 @@ impl Worker {
                 let _ = dst.recycle(tx);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relifetime_keeps_the_allocation() {
+        let v: Vec<PacketBuf<'static>> = Vec::with_capacity(BATCH);
+        let (cap, at) = (v.capacity(), v.as_ptr() as usize);
+        let mut bytes = [0u8; 64];
+        let mut w: Vec<PacketBuf<'_>> = relifetime(v);
+        assert_eq!((w.capacity(), w.as_ptr() as usize), (cap, at));
+        w.push(PacketBuf::new(&mut bytes, 4, 10).unwrap());
+        let back: Vec<PacketBuf<'static>> = relifetime(w);
+        assert!(back.is_empty());
+        assert_eq!((back.capacity(), back.as_ptr() as usize), (cap, at));
     }
 }

@@ -145,6 +145,27 @@ mod tests {
     }
 
     #[test]
+    fn counters_on_the_wire() {
+        let req = encode(&Request::GetCounters).unwrap();
+        assert_eq!(&req[4..], br#"{"op":"get_counters"}"#);
+        let resp = Response::Counters {
+            counters: vec![
+                ("xdp.redirected".to_owned(), 7),
+                ("engine.conns.ipv4".to_owned(), 2),
+            ],
+        };
+        let frame = encode(&resp).unwrap();
+        assert_eq!(
+            &frame[4..],
+            br#"{"kind":"counters","counters":[["xdp.redirected",7],["engine.conns.ipv4",2]]}"#
+        );
+        assert_eq!(
+            decode::<Response>(&frame).unwrap(),
+            Some((resp, frame.len()))
+        );
+    }
+
+    #[test]
     fn error_messages_are_ipvsadm_messages() {
         assert_eq!(ApiError::NoSuchService.to_string(), "No such service");
         assert_eq!(

@@ -101,6 +101,10 @@ pub enum Request {
         /// New value.
         value: i64,
     },
+    /// Read the data plane's counters (no ipvsadm equivalent; `rvs stats`), answered with
+    /// [`Response::Counters`]. Added after the first release: older daemons answer it with
+    /// an error (`malformed request`).
+    GetCounters,
 }
 
 /// The answer to one [`Request`].
@@ -138,6 +142,29 @@ pub enum Response {
     Sysctls {
         /// `(name, value)` pairs in name order.
         sysctls: Vec<(String, i64)>,
+    },
+    /// Answer to [`Request::GetCounters`]: `(name, value)` pairs, grouped by prefix. Names are
+    /// dotted paths, stable across releases, and the list only grows; counters only increase
+    /// while rvsd runs, except the gauges `xdp.fast_entries` and `engine.conns.*`. `rvsd`
+    /// reports:
+    ///
+    /// * `xdp.<counter>` — the steering program, summed over interfaces and CPUs: every frame
+    ///   counts once in `passed` (to the kernel), `redirected` (to an AF_XDP socket),
+    ///   `no_socket` (for rvs, but no socket on its queue: to the kernel), `malformed` or
+    ///   `fast_hit` (forwarded by the XDP fast path); frames for rvs also count in one
+    ///   category (`vip`, `vip_echo`, `icmp_error`, `arp`, `neighbour_solicit`, `nat_return`,
+    ///   `fragment`); fast-path punts in `fast_punt_*`, `fast_redirect_fail`, `fast_error`
+    ///   (docs/fastpath.md); `xdp.fast_entries` is the number of fast-path map entries and
+    ///   `xdp.fast_update_errors` the map updates rvsd could not make;
+    /// * `xsk.<interface>.q<queue>.<counter>` — each AF_XDP socket, as last published by its
+    ///   worker (about once a second): `rx_packets`, `tx_packets`, `tx_ring_full`,
+    ///   `tx_kicks`, `fill_starved`, and the kernel's `rx_dropped`, `rx_invalid_descs`,
+    ///   `tx_invalid_descs`, `rx_ring_full`, `rx_fill_ring_empty`, `tx_ring_empty`;
+    /// * `engine.drop.<reason>` — frames the engine dropped, by reason; `engine.conns.ipv4`
+    ///   and `engine.conns.ipv6` — connection entries (templates included).
+    Counters {
+        /// `(name, value)` pairs.
+        counters: Vec<(String, u64)>,
     },
     /// The operation failed.
     Error {

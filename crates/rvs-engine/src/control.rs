@@ -84,8 +84,27 @@ impl Engine {
                 .set(&name, value)
                 .map(|()| Response::Ok)
                 .map_err(|e| ApiError::Other(e.to_string())),
+            Request::GetCounters => Ok(Response::Counters {
+                counters: self.counters(),
+            }),
         };
         r.unwrap_or_else(|error| Response::Error { error })
+    }
+
+    /// The engine's part of [`Response::Counters`]: `engine.drop.<reason>` for every reason
+    /// that dropped a frame (by name, see [`Engine::drop_counters`]), then `engine.conns.ipv4`
+    /// and `engine.conns.ipv6` (connection entries, templates included). `rvsd` adds the data
+    /// plane's counters, which the engine does not see.
+    pub fn counters(&self) -> Vec<(String, u64)> {
+        let (v4, v6) = self.conn_count();
+        self.drop_counters()
+            .into_iter()
+            .map(|(reason, n)| (format!("engine.drop.{reason}"), n))
+            .chain([
+                ("engine.conns.ipv4".to_owned(), v4 as u64),
+                ("engine.conns.ipv6".to_owned(), v6 as u64),
+            ])
+            .collect()
     }
 
     /// Version and table size.

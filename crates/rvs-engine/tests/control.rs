@@ -685,6 +685,39 @@ fn steering_lists_vips_and_nat_sources() {
 }
 
 #[test]
+fn counters_report_drops_and_connections() {
+    let mut lab = Lab::new();
+    let counters = |lab: &mut Lab| match lab.req(Request::GetCounters) {
+        Response::Counters { counters } => counters,
+        r => panic!("{r:?}"),
+    };
+    assert_eq!(
+        counters(&mut lab),
+        vec![
+            ("engine.conns.ipv4".to_owned(), 0),
+            ("engine.conns.ipv6".to_owned(), 0)
+        ]
+    );
+    let arp = arp_request(
+        [2, 1, 1, 1, 1, 1],
+        "198.18.0.9".parse().unwrap(),
+        "198.18.0.100".parse().unwrap(),
+    );
+    let out = lab.run(lab.ext, &arp[..30]);
+    assert!(matches!(out.verdict, Verdict::Drop(_)), "{:?}", out.verdict);
+    let got = counters(&mut lab);
+    let drops: Vec<(String, u64)> = lab
+        .engine
+        .drop_counters()
+        .into_iter()
+        .map(|(r, n)| (format!("engine.drop.{r}"), n))
+        .collect();
+    assert_eq!(drops.iter().map(|(_, n)| n).sum::<u64>(), 1);
+    assert_eq!(&got[..drops.len()], &drops[..]);
+    assert_eq!(got.len(), drops.len() + 2);
+}
+
+#[test]
 fn sysctls_and_info() {
     let mut lab = Lab::new();
     match lab.req(Request::GetSysctls) {

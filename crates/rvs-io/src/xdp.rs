@@ -597,6 +597,34 @@ pub struct SteerCounters {
 }
 
 impl SteerCounters {
+    /// Every counter with its field name, in declaration order (for `rvs stats` and the
+    /// control socket's `xdp.*` counters).
+    pub fn fields(&self) -> [(&'static str, u64); 21] {
+        [
+            ("passed", self.passed),
+            ("redirected", self.redirected),
+            ("no_socket", self.no_socket),
+            ("malformed", self.malformed),
+            ("vip", self.vip),
+            ("vip_echo", self.vip_echo),
+            ("icmp_error", self.icmp_error),
+            ("arp", self.arp),
+            ("neighbour_solicit", self.neighbour_solicit),
+            ("nat_return", self.nat_return),
+            ("fragment", self.fragment),
+            ("fast_hit", self.fast_hit),
+            ("fast_punt_tcp_flags", self.fast_punt_tcp_flags),
+            ("fast_punt_ttl", self.fast_punt_ttl),
+            ("fast_punt_too_big", self.fast_punt_too_big),
+            ("fast_punt_udp_no_checksum", self.fast_punt_udp_no_checksum),
+            ("fast_punt_tunnel", self.fast_punt_tunnel),
+            ("fast_punt_truncated", self.fast_punt_truncated),
+            ("fast_punt_bad_entry", self.fast_punt_bad_entry),
+            ("fast_redirect_fail", self.fast_redirect_fail),
+            ("fast_error", self.fast_error),
+        ]
+    }
+
     /// Every frame the fast path found an entry for but left to the engine.
     pub fn fast_punt(&self) -> u64 {
         self.fast_punt_tcp_flags
@@ -2140,6 +2168,44 @@ mod tests {
             !refused(&v6, GenOptions::default()),
             "any frame for one flow"
         );
+    }
+
+    #[test]
+    fn steer_counter_fields_name_every_counter_once() {
+        let c = SteerCounters {
+            passed: 1,
+            redirected: 2,
+            no_socket: 3,
+            malformed: 4,
+            vip: 5,
+            vip_echo: 6,
+            icmp_error: 7,
+            arp: 8,
+            neighbour_solicit: 9,
+            nat_return: 10,
+            fragment: 11,
+            fast_hit: 12,
+            fast_punt_tcp_flags: 13,
+            fast_punt_ttl: 14,
+            fast_punt_too_big: 15,
+            fast_punt_udp_no_checksum: 16,
+            fast_punt_tunnel: 17,
+            fast_punt_truncated: 18,
+            fast_punt_bad_entry: 19,
+            fast_redirect_fail: 20,
+            fast_error: 21,
+        };
+        let f = c.fields();
+        let values: Vec<u64> = f.iter().map(|(_, v)| *v).collect();
+        assert_eq!(
+            values,
+            (1..=21).collect::<Vec<u64>>(),
+            "every field, in order"
+        );
+        let names: std::collections::HashSet<_> = f.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names.len(), 21);
+        assert_eq!(f[1], ("redirected", 2));
+        assert_eq!(f[20], ("fast_error", 21));
     }
 
     #[test]

@@ -199,6 +199,26 @@ pub struct XskStats {
     pub tx_ring_empty: u64,
 }
 
+impl XskStats {
+    /// Every counter with its field name, in declaration order (for `rvs stats` and the
+    /// control socket's `xsk.*` counters).
+    pub fn fields(&self) -> [(&'static str, u64); 11] {
+        [
+            ("rx_packets", self.rx_packets),
+            ("tx_packets", self.tx_packets),
+            ("tx_ring_full", self.tx_ring_full),
+            ("tx_kicks", self.tx_kicks),
+            ("fill_starved", self.fill_starved),
+            ("rx_dropped", self.rx_dropped),
+            ("rx_invalid_descs", self.rx_invalid_descs),
+            ("tx_invalid_descs", self.tx_invalid_descs),
+            ("rx_ring_full", self.rx_ring_full),
+            ("rx_fill_ring_empty", self.rx_fill_ring_empty),
+            ("tx_ring_empty", self.tx_ring_empty),
+        ]
+    }
+}
+
 /// Where each chunk is (see [`XskSocket::chunk_accounting`]); the fields always sum to
 /// `frame_count`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -900,6 +920,33 @@ impl AsRawFd for XskSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_fields_name_every_counter_once() {
+        let s = XskStats {
+            rx_packets: 1,
+            tx_packets: 2,
+            tx_ring_full: 3,
+            tx_kicks: 4,
+            fill_starved: 5,
+            rx_dropped: 6,
+            rx_invalid_descs: 7,
+            tx_invalid_descs: 8,
+            rx_ring_full: 9,
+            rx_fill_ring_empty: 10,
+            tx_ring_empty: 11,
+        };
+        let f = s.fields();
+        let values: Vec<u64> = f.iter().map(|(_, v)| *v).collect();
+        assert_eq!(
+            values,
+            (1..=11).collect::<Vec<u64>>(),
+            "every field, in order"
+        );
+        let names: std::collections::HashSet<_> = f.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names.len(), 11);
+        assert_eq!(f[8], ("rx_ring_full", 9));
+    }
 
     #[test]
     fn config_validation() {

@@ -7,7 +7,9 @@
 //! 1. [`distribution`]: 215 HTTP requests per family over 20 parallel connections, a long-lived
 //!    stream per family held open throughout, 60 UDP queries per family: all answered; the counts
 //!    per real server are exactly the scheduler's (wrr 3:2:1 per cycle, rr even), from the answers
-//!    and from rvsd's counters; NAT replies pass the director, DR/TUN replies do not.
+//!    and from rvsd's counters; NAT replies pass the director, DR/TUN replies do not. Then the
+//!    data-plane counters (`GetCounters`, `rvs stats`) show the traffic: frames redirected by
+//!    the XDP program, received by the AF_XDP socket.
 //! 2. [`shape`]: captures on the director's segments and the client while traffic flows: the
 //!    packet shapes of the method (ipvs.md §5), no RIP ever seen by the client, no VIP-sourced
 //!    packet leaving a DR/TUN director.
@@ -45,7 +47,7 @@ use std::time::{Duration, Instant};
 
 use rvs::lab::topology::LabMode;
 
-use lab::{Fam, Lab, mac_of, mac_str};
+use lab::{Fam, Lab, RVS, mac_of, mac_str, ok};
 
 /// Only the director answers ARP (IPv4) and Neighbour Solicitations (IPv6) for the VIP: three
 /// requests from the router, every answer on the LAN collected for 1.2 s.
@@ -88,10 +90,57 @@ fn only_the_director_answers_for_the_vip(lab: &Lab) {
     }
 }
 
+/// After traffic, rvsd's counters show frames the XDP program redirected to AF_XDP and the
+/// socket on the director's eth0 received (workers publish socket counters once a second, so
+/// this waits up to 5 s), over the control socket and through `rvs stats`.
+fn data_plane_counters_show_the_traffic(lab: &Lab) {
+    let value = |counters: &[(String, u64)], name: &str| {
+        counters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("{}: no counter {name} in {counters:?}", lab.mode))
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let counters = loop {
+        let c = lab.counters();
+        if value(&c, "xsk.eth0.q0.rx_packets") > 0 || Instant::now() > deadline {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let redirected = value(&counters, "xdp.redirected");
+    let rx = value(&counters, "xsk.eth0.q0.rx_packets");
+    assert!(redirected > 0, "{}: xdp.redirected {redirected}", lab.mode);
+    assert!(rx > 0, "{}: xsk.eth0.q0.rx_packets {rx}", lab.mode);
+    value(&counters, "engine.conns.ipv4");
+    value(&counters, "xdp.fast_entries");
+    let socket = lab.socket.to_str().unwrap();
+    let text = ok(RVS, &["stats", "--socket", socket], 10);
+    let printed: Vec<(String, u64)> = text
+        .lines()
+        .map(|l| {
+            let (n, v) = l.split_once(' ').unwrap_or_else(|| panic!("line `{l}`"));
+            (
+                n.to_owned(),
+                v.parse().unwrap_or_else(|_| panic!("line `{l}`")),
+            )
+        })
+        .collect();
+    assert!(value(&printed, "xdp.redirected") >= redirected, "{text}");
+    assert!(value(&printed, "xsk.eth0.q0.rx_packets") >= rx, "{text}");
+    eprintln!(
+        "[{}] counters: xdp.redirected {redirected}, xsk.eth0.q0.rx_packets {rx}, {} counters",
+        lab.mode,
+        printed.len()
+    );
+}
+
 fn data_path(mode: LabMode, scheduler: &str, weights: [u32; 3], stop_signal: &str) {
     let start = Instant::now();
     let lab = Lab::up(mode, scheduler, weights);
     distribution::check(&lab, scheduler);
+    data_plane_counters_show_the_traffic(&lab);
     shape::check(&lab);
     only_the_director_answers_for_the_vip(&lab);
     quiesce::check(&lab);

@@ -1,4 +1,4 @@
-//! `rvs`: the namespace lab, real-server preparation and test servers.
+//! `rvs`: the namespace lab, real-server preparation, test servers, data-plane counters.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -38,6 +38,42 @@ enum Top {
     /// Benchmark helpers driven by bench/run.
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// rvsd's data-plane counters: XDP steering, AF_XDP sockets, engine drops, connections.
+    /// One `name value` line per counter.
+    Stats(StatsArgs),
+}
+
+#[derive(Debug, Args)]
+struct StatsArgs {
+    /// rvsd's control socket.
+    #[arg(long, default_value = rvs_api::DEFAULT_SOCKET_PATH)]
+    socket: PathBuf,
+    /// Print one JSON object `{"name": value, ...}` instead.
+    #[arg(long)]
+    json: bool,
+}
+
+fn run_stats(a: StatsArgs) -> Result<()> {
+    use rvs::rvsadm::{Backend, UnixBackend};
+    // The backend's messages already carry their OS error: print them once.
+    let counters = match UnixBackend::connect(&a.socket)
+        .and_then(|mut b| b.call(rvs_api::Request::GetCounters))
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    {
+        rvs_api::Response::Counters { counters } => counters,
+        rvs_api::Response::Error { error } => bail!("rvsd: {error}"),
+        other => bail!("rvsd answered {other:?}"),
+    };
+    if a.json {
+        let map: serde_json::Map<String, serde_json::Value> =
+            counters.into_iter().map(|(k, v)| (k, v.into())).collect();
+        println!("{}", serde_json::Value::Object(map));
+    } else {
+        for (name, value) in counters {
+            println!("{name} {value}");
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -497,6 +533,7 @@ fn main() -> ExitCode {
         Top::Realserver(c) => run_realserver(c),
         Top::Testsrv(c) => run_testsrv(c),
         Top::Bench(c) => run_bench(c),
+        Top::Stats(a) => run_stats(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use rvs::daemon::{self, DaemonConfig};
 use rvs_io::xdp::XdpMode;
+use rvs_io::xsk::XskConfig;
 
 /// Linux Virtual Server director on XDP/AF_XDP, administered with rvsadm.
 #[derive(Debug, Parser)]
@@ -31,6 +32,14 @@ struct Args {
     /// redirected frames.)
     #[arg(long)]
     no_fast_path: bool,
+    /// UMEM chunks (2048 bytes each) of every AF_XDP socket.
+    #[arg(long, default_value_t = XskConfig::default().frame_count)]
+    xsk_frames: u32,
+    /// Entries of each AF_XDP ring (RX, TX, fill, completion; a power of two). Larger rings
+    /// absorb longer gaps in the worker's scheduling (copy mode drops what the RX ring cannot
+    /// hold: `rvs stats` shows it as xsk.<interface>.q<queue>.rx_ring_full).
+    #[arg(long, default_value_t = XskConfig::default().rx_size)]
+    xsk_ring: u32,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -63,6 +72,14 @@ fn main() -> ExitCode {
         queues: args.queues.max(1),
         conn_capacity: args.conn_capacity,
         fast_path: !args.no_fast_path,
+        xsk: XskConfig {
+            frame_count: args.xsk_frames,
+            rx_size: args.xsk_ring,
+            tx_size: args.xsk_ring,
+            fill_size: args.xsk_ring,
+            comp_size: args.xsk_ring,
+            ..XskConfig::default()
+        },
     };
     match daemon::run(cfg) {
         Ok(()) => ExitCode::SUCCESS,

@@ -90,6 +90,13 @@ async fn connection(mut stream: UnixStream, shared: Arc<Shared>) {
 
 /// Applies one request and keeps the steering maps in line.
 pub fn handle(req: Request, shared: &Shared) -> Response {
+    if req == Request::GetCounters {
+        // The data plane's counters: the engine's part comes from the engine, the rest from
+        // the steering program and the workers (see `Shared::counters`).
+        return Response::Counters {
+            counters: shared.counters(),
+        };
+    }
     let mutating = !matches!(
         req,
         Request::GetInfo
@@ -99,6 +106,7 @@ pub fn handle(req: Request, shared: &Shared) -> Response {
             | Request::ListConns
             | Request::ListDaemons
             | Request::GetSysctls
+            | Request::GetCounters
     );
     debug!(?req, "control request");
     // Listings and -Z must see what the XDP fast path forwarded up to now, and a real server

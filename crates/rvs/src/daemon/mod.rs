@@ -6,7 +6,8 @@
 //!   what it returns;
 //! * [`netsync`] — interfaces, connected and default routes and the neighbour table copied from
 //!   netlink into the engine, and neighbour resolution on the engine's request;
-//! * [`control`] — the root-only Unix control socket speaking rvs-api;
+//! * [`control`] — the root-only Unix control socket speaking rvs-api, including the data
+//!   plane's counters ([`Shared::counters`]: steering program, AF_XDP sockets, engine);
 //! * [`steer`] — the XDP program's maps kept equal to what the engine needs: the VIP and NAT
 //!   steering maps after every control request, and the fast path (docs/fastpath.md) after
 //!   every engine call that exported or withdrew entries;
@@ -25,6 +26,7 @@ pub mod netsync;
 pub mod steer;
 pub mod worker;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -33,7 +35,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use rvs_engine::{Engine, EngineConfig};
 use rvs_io::xdp::{Steering, SteeringConfig, XdpMode};
-use rvs_io::xsk::{XskConfig, XskSocket};
+use rvs_io::xsk::{XskConfig, XskSocket, XskStats};
 use tracing::{info, warn};
 
 use self::netsync::NetSync;
@@ -55,6 +57,10 @@ pub struct DaemonConfig {
     pub conn_capacity: usize,
     /// Forward established flows in XDP (phase 2) instead of through AF_XDP.
     pub fast_path: bool,
+    /// Geometry of every AF_XDP socket: UMEM chunks and ring sizes. Larger rings absorb
+    /// longer gaps in the worker's scheduling (in copy mode the kernel drops what the RX
+    /// ring cannot hold, counted in `rx_ring_full`).
+    pub xsk: XskConfig,
 }
 
 /// The engine and the XDP maps it drives, shared by workers, control and housekeeping.
@@ -62,6 +68,9 @@ pub struct DaemonConfig {
 pub struct Shared {
     engine: Mutex<Engine>,
     steering: Mutex<SteeringSet>,
+    /// The AF_XDP sockets' counters by (interface, queue), as their workers last published
+    /// them ([`Shared::publish_xsk`]): the control thread never touches a socket.
+    xsk_stats: Mutex<BTreeMap<(String, u32), XskStats>>,
 }
 
 impl Shared {
@@ -80,6 +89,30 @@ impl Shared {
     /// The steering maps (for the VIP sync and counters).
     pub fn steering(&self) -> MutexGuard<'_, SteeringSet> {
         lock(&self.steering)
+    }
+
+    /// Records the counters of the AF_XDP socket on `interface`, queue `queue` (called by
+    /// the worker that owns it, about once a second).
+    pub fn publish_xsk(&self, interface: &str, queue: u32, stats: XskStats) {
+        lock(&self.xsk_stats).insert((interface.to_owned(), queue), stats);
+    }
+
+    /// The answer to `GetCounters` (see `rvs_api::Response::Counters`): the steering
+    /// program's counters and fast-path entries, every AF_XDP socket's last published
+    /// counters, then the engine's.
+    pub fn counters(&self) -> Vec<(String, u64)> {
+        let engine = self.with(|e| e.counters());
+        let mut out = self.steering().counters();
+        for ((interface, queue), stats) in lock(&self.xsk_stats).iter() {
+            out.extend(
+                stats
+                    .fields()
+                    .iter()
+                    .map(|(name, v)| (format!("xsk.{interface}.q{queue}.{name}"), *v)),
+            );
+        }
+        out.extend(engine);
+        out
     }
 }
 
@@ -141,13 +174,14 @@ pub fn run(cfg: DaemonConfig) -> Result<()> {
     for queue in 0..cfg.queues {
         let mut wports = Vec::new();
         for (i, name) in cfg.interfaces.iter().enumerate() {
-            let xsk = XskSocket::open(name, queue, &XskConfig::default())
+            let xsk = XskSocket::open(name, queue, &cfg.xsk)
                 .with_context(|| format!("opening the AF_XDP socket on {name} queue {queue}"))?;
             prog.register_xsk(ports[i].slot, queue, xsk.fd())
                 .with_context(|| format!("registering the AF_XDP socket of {name}"))?;
             info!(interface = %name, queue, bind = ?xsk.bind_mode(), "AF_XDP socket ready");
             wports.push(WorkerPort {
                 iface: ports[i].iface,
+                name: name.clone(),
                 socket: xsk,
             });
         }
@@ -157,6 +191,7 @@ pub fn run(cfg: DaemonConfig) -> Result<()> {
     let shared = Arc::new(Shared {
         engine: Mutex::new(engine),
         steering: Mutex::new(SteeringSet::new(prog, ports)),
+        xsk_stats: Mutex::new(BTreeMap::new()),
     });
     let mut workers = Vec::new();
     for (queue, wports) in sockets.into_iter().enumerate() {

@@ -101,6 +101,20 @@ impl SteeringSet {
         self.nat_sources = want_nat;
     }
 
+    /// The steering program's counters as `xdp.<counter>` (summed over interfaces and CPUs),
+    /// then `xdp.fast_entries` (entries in the fast-path map) and `xdp.fast_update_errors`
+    /// (map updates that failed: those flows stay on the AF_XDP path).
+    pub fn counters(&self) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        match self.prog.counters() {
+            Ok(c) => out.extend(c.fields().iter().map(|(n, v)| (format!("xdp.{n}"), *v))),
+            Err(err) => warn!(%err, "reading the XDP steering counters failed"),
+        }
+        out.push(("xdp.fast_entries".to_owned(), self.prog.fast_count() as u64));
+        out.push(("xdp.fast_update_errors".to_owned(), self.fast_errors));
+        out
+    }
+
     /// Applies fast-path changes in the engine's order.
     pub fn apply_fast(&mut self, updates: &[FastUpdate]) {
         for u in updates {

@@ -1,11 +1,13 @@
 //! A data-plane worker: the AF_XDP sockets of one RX queue on every served interface.
 //!
 //! Loop: wait until a socket is readable, take a burst of up to [`BATCH`] frames, run them
-//! through the engine as one batch (`Engine::process_batch`, which overlaps the connection-table
-//! misses of the burst's frames) under one lock, then transmit. A frame leaving on the interface it came in
-//! on is sent from its own UMEM chunk (no copy); one leaving on another interface is copied into
-//! a chunk of that interface's socket for the same queue, which this worker also owns, so
-//! cross-interface NAT traffic never needs a second thread.
+//! through the engine as one batch (`Engine::process_batch`, which overlaps the
+//! connection-table misses of the burst's frames) under one lock, then transmit. A frame
+//! leaving on the interface it came in on is sent from its own UMEM chunk (no copy); one
+//! leaving on another interface is copied into a chunk of that interface's socket for the same
+//! queue, which this worker also owns, so cross-interface NAT traffic never needs a second
+//! thread. About once a second a worker publishes its sockets' counters to [`Shared`] for the
+//! control socket's `GetCounters`, so that no other thread ever touches a socket.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,12 +24,16 @@ use super::Shared;
 pub const BATCH: usize = 64;
 /// How long a worker sleeps in poll before checking for shutdown.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+/// How often a worker publishes its sockets' counters ([`Shared::publish_xsk`]).
+const STATS_PERIOD: Duration = Duration::from_secs(1);
 
 /// One socket and the engine interface it serves.
 #[derive(Debug)]
 pub struct WorkerPort {
     /// Engine id of the interface.
     pub iface: IfaceId,
+    /// Interface name (names the socket's counters).
+    pub name: String,
     /// The AF_XDP socket bound to this worker's queue on that interface.
     pub socket: XskSocket,
 }
@@ -93,7 +99,13 @@ impl Worker {
         for p in &mut self.ports {
             p.socket.refill();
         }
+        let mut next_stats = Instant::now();
         while !self.stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if now >= next_stats {
+                next_stats = now + STATS_PERIOD;
+                self.publish_stats();
+            }
             let ready = {
                 let socks: Vec<&XskSocket> = self.ports.iter().map(|p| &p.socket).collect();
                 match XskSocket::poll_many(&socks, Some(POLL_TIMEOUT)) {
@@ -126,6 +138,16 @@ impl Worker {
             }
         }
         debug!(queue = self.queue, passed = self.passed, "worker stopped");
+    }
+
+    /// Hands every socket's counters to [`Shared`], where the control socket reads them.
+    fn publish_stats(&self) {
+        for p in &self.ports {
+            match p.socket.stats() {
+                Ok(stats) => self.shared.publish_xsk(&p.name, self.queue, stats),
+                Err(err) => debug!(%err, interface = %p.name, "reading AF_XDP counters failed"),
+            }
+        }
     }
 
     /// Runs a received burst through the engine as one batch ([`Engine::process_batch`]),

@@ -817,6 +817,16 @@ pub fn status(name: &str) -> Result<bool, LabError> {
             Ok(other) => println!("  rvsd: unexpected answer {other:?}"),
             Err(e) => println!("  rvsd: {e}"),
         }
+        match director::request(socket, &rvs_api::Request::GetCounters) {
+            Ok(rvs_api::Response::Counters { counters }) => {
+                println!("  data-plane counters (non-zero; `rvs stats` lists all):");
+                for (name, value) in counters.iter().filter(|(_, v)| *v != 0) {
+                    println!("    {name} {value}");
+                }
+            }
+            Ok(other) => println!("  rvsd counters: unexpected answer {other:?}"),
+            Err(e) => println!("  rvsd counters: {e}"),
+        }
     } else {
         println!("  director: rvsd not running");
     }

@@ -276,6 +276,14 @@ impl Lab {
         }
     }
 
+    /// rvsd's data-plane counters (`GetCounters`).
+    pub(crate) fn counters(&self) -> Vec<(String, u64)> {
+        match self.request(&Request::GetCounters) {
+            Response::Counters { counters } => counters,
+            other => panic!("GetCounters: {other:?}"),
+        }
+    }
+
     pub(crate) fn sysctl(&self, name: &str) -> i64 {
         match self.request(&Request::GetSysctls) {
             Response::Sysctls { sysctls } => {

@@ -1794,15 +1794,41 @@ impl TrafficGen {
     /// Transmits `count` frames and returns when the kernel has handed them all to the driver
     /// (the calling thread is busy in the kernel meanwhile; it briefly enters the interface's
     /// namespace). Frames the driver cannot take are dropped and not reported.
+    ///
+    /// The frames go out in runs of at most [`Self::SEND_CHUNK`]. The kernel abandons a run
+    /// when a signal is pending (`EINTR`) without saying how many frames it sent; such a run
+    /// is repeated whole, so an interrupted call sends up to one run more than `count`.
     pub fn send(&self, count: u32) -> Result<(), IoError> {
         let fd = program_fd(&self.ebpf, "rvs_xdp_gen")?;
         let _ns = netns::enter_file(&self.netns)?;
-        self.send_fd(fd, count)
+        let mut left = count;
+        while left > 0 {
+            let run = left.min(Self::SEND_CHUNK);
+            self.send_fd(fd, run)?;
+            left -= run;
+        }
+        Ok(())
     }
 
+    /// The longest run of frames [`Self::send`] asks the kernel for in one call.
+    pub const SEND_CHUNK: u32 = 1 << 16;
+
+    /// One `BPF_PROG_RUN` of `count` frames, repeated (a few times at most) while the kernel
+    /// reports it interrupted.
     fn send_fd(&self, fd: BorrowedFd<'_>, count: u32) -> Result<(), IoError> {
-        sys::bpf_prog_run_xdp_live(fd, &self.frame, self.ifindex, count, self.options.batch)
-            .map_err(IoError::sys("bpf(BPF_PROG_RUN, live frames)"))
+        let mut tries = 0;
+        loop {
+            match sys::bpf_prog_run_xdp_live(
+                fd,
+                &self.frame,
+                self.ifindex,
+                count,
+                self.options.batch,
+            ) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted && tries < 8 => tries += 1,
+                r => return r.map_err(IoError::sys("bpf(BPF_PROG_RUN, live frames)")),
+            }
+        }
     }
 
     /// Transmits from the calling thread for `duration` (within about a quarter of a second:
@@ -1810,7 +1836,7 @@ impl TrafficGen {
     /// since every call sets up and tears down a page pool).
     ///
     /// # Errors
-    /// As [`Self::send`]; `EINTR` when a signal arrives.
+    /// As [`Self::send`] (interrupted runs are repeated there too).
     pub fn run_for(&self, duration: Duration) -> Result<GenReport, IoError> {
         let fd = program_fd(&self.ebpf, "rvs_xdp_gen")?;
         let _ns = netns::enter_file(&self.netns)?;

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use rvs_api::{ForwardMethod, ServiceKey};
 
 use crate::conn::{ConnAddr, ConnIdx, ConnTable, NIL, TICK_MS, flags};
-use crate::dest::{DestArena, DestId};
+use crate::dest::{DestArena, DestId, ServiceId};
 use crate::l2::{IfaceId, Interface, L2, Mac, NextHop, NextHopError, Route};
 use crate::sched::SchedTunables;
 use crate::service::ServiceTable;
@@ -552,6 +552,16 @@ impl Engine {
         if d.spec.u_threshold != 0 && d.total_conns() >= d.spec.u_threshold {
             d.overloaded = true;
         }
+        let sid = d.service;
+        self.note_dest_load(sid, id);
+    }
+
+    /// Tells the scheduler of service `sid` that the load of its real server `id` changed.
+    #[inline]
+    pub(crate) fn note_dest_load(&mut self, sid: ServiceId, id: DestId) {
+        if let Some(s) = self.services.get_mut(sid) {
+            s.sched.note_load(id);
+        }
     }
 
     /// Reverses [`Engine::bind_dest`] and applies the threshold hysteresis (`ip_vs_unbind_dest`).
@@ -579,6 +589,8 @@ impl Engine {
         } else {
             d.overloaded = false;
         }
+        let sid = d.service;
+        self.note_dest_load(sid, id);
     }
 }
 

@@ -659,7 +659,11 @@ impl Engine {
             d.activeconns += 1;
             d.inactconns = d.inactconns.saturating_sub(1);
             c.flags &= !flags::INACTIVE;
+        } else {
+            return;
         }
+        let sid = d.service;
+        self.note_dest_load(sid, c.dest);
     }
 
     fn assure_template<A: Family>(&mut self, t: ConnIdx) {

@@ -22,7 +22,7 @@ fn better(loh: u64, least: &Dest, coh: u64, cand: &Dest) -> bool {
 }
 
 #[inline(always)]
-fn better_w(loh: u64, lw: u32, coh: u64, cw: u32) -> bool {
+pub(super) fn better_w(loh: u64, lw: u32, coh: u64, cw: u32) -> bool {
     // Overheads are below 2^41 and weights below 2^32, so both operands are non-negative
     // i64 values: a signed multiply that does not overflow gives the exact product (and
     // compiles to a two-operand imul).

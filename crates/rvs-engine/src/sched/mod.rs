@@ -4,8 +4,10 @@
 //! 1. [`Scheduler::new`] when the service is created or its scheduler changes (`init_service`);
 //! 2. [`Scheduler::add_dest`] / [`Scheduler::del_dest`] / [`Scheduler::upd_dest`] after every change
 //!    of the service's real-server list or of a real server's weight (`add_dest`/`del_dest`/`upd_dest`);
-//! 3. [`Scheduler::schedule`] for every new connection that is not served by a persistence template;
-//! 4. [`Scheduler::gc`] periodically (lblc/lblcr table expiry); [`Scheduler::poll_timeout`] says when.
+//! 3. [`Scheduler::note_load`] after every change of a real server's connection counts or
+//!    OVERLOAD flag;
+//! 4. [`Scheduler::schedule`] for every new connection that is not served by a persistence template;
+//! 5. [`Scheduler::gc`] periodically (lblc/lblcr table expiry); [`Scheduler::poll_timeout`] says when.
 //!
 //! Schedulers never change connection counts or flags: they read the [`DestList`] and return the
 //! chosen [`DestId`]; the engine binds the connection. Every scheduler skips real servers with
@@ -27,6 +29,7 @@ mod hash;
 mod lblc;
 mod lblcr;
 mod lc;
+mod least;
 mod mh;
 mod rr;
 mod sh;
@@ -174,8 +177,8 @@ enum State {
     Rr(rr::Rr),
     Wrr(wrr::Wrr),
     Lc,
-    Wlc,
-    Sed,
+    Wlc(least::LeastIndex),
+    Sed(least::LeastIndex),
     Nq,
     Fo,
     Ovf,
@@ -210,8 +213,8 @@ impl Scheduler {
             SchedulerKind::Rr => State::Rr(rr::Rr::new()),
             SchedulerKind::Wrr => State::Wrr(wrr::Wrr::new(dests)),
             SchedulerKind::Lc => State::Lc,
-            SchedulerKind::Wlc => State::Wlc,
-            SchedulerKind::Sed => State::Sed,
+            SchedulerKind::Wlc => State::Wlc(least::LeastIndex::new(least::Metric::Wlc, dests)),
+            SchedulerKind::Sed => State::Sed(least::LeastIndex::new(least::Metric::Sed, dests)),
             SchedulerKind::Nq => State::Nq,
             SchedulerKind::Fo => State::Fo,
             SchedulerKind::Ovf => State::Ovf,
@@ -281,14 +284,8 @@ impl Scheduler {
             State::Mh(s) => s.del_dest(after, id),
             State::Lblc(s) => s.del_dest(id),
             State::Lblcr(s) => s.del_dest(id),
-            State::None
-            | State::Lc
-            | State::Wlc
-            | State::Sed
-            | State::Nq
-            | State::Fo
-            | State::Ovf
-            | State::Twos => {}
+            State::Wlc(s) | State::Sed(s) => s.rebuild(after),
+            State::None | State::Lc | State::Nq | State::Fo | State::Ovf | State::Twos => {}
         }
     }
 
@@ -313,17 +310,26 @@ impl Scheduler {
                 // listed: nothing to clean up.
                 let _ = s.reassign(dests);
             }
+            State::Wlc(s) | State::Sed(s) => s.rebuild(dests),
             State::None
             | State::Rr(_)
             | State::Lc
-            | State::Wlc
-            | State::Sed
             | State::Nq
             | State::Fo
             | State::Ovf
             | State::Twos
             | State::Lblc(_)
             | State::Lblcr(_) => {}
+        }
+    }
+
+    /// The load of `id` changed: its active or inactive connection count, or its OVERLOAD
+    /// flag. The engine calls this after every such change; wlc and sed keep an index of
+    /// the servers' loads (see `least.rs`) that would otherwise go stale.
+    #[inline]
+    pub fn note_load(&mut self, id: DestId) {
+        if let State::Wlc(s) | State::Sed(s) = &mut self.state {
+            s.note(id);
         }
     }
 
@@ -334,8 +340,16 @@ impl Scheduler {
             State::Rr(s) => s.schedule(dests),
             State::Wrr(s) => s.schedule(dests),
             State::Lc => lc::lc(dests),
-            State::Wlc => lc::wlc(dests),
-            State::Sed => lc::sed(dests),
+            State::Wlc(s) => {
+                let id = s.pick(dests);
+                debug_assert_eq!(id, lc::wlc(dests), "wlc index disagrees with the scan");
+                id
+            }
+            State::Sed(s) => {
+                let id = s.pick(dests);
+                debug_assert_eq!(id, lc::sed(dests), "sed index disagrees with the scan");
+                id
+            }
             State::Nq => lc::nq(dests),
             State::Fo => fo::fo(dests),
             State::Ovf => fo::ovf(dests),

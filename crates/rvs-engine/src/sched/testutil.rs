@@ -122,6 +122,7 @@ impl Harness {
     /// Sets or clears `IP_VS_DEST_F_OVERLOAD` (the threshold logic lives in the engine).
     pub(crate) fn set_overloaded(&mut self, id: DestId, overloaded: bool) {
         self.arena.get_mut(id).expect("live dest").overloaded = overloaded;
+        self.sched.note_load(id);
     }
 
     /// Sets the connection counters of a real server.
@@ -129,6 +130,7 @@ impl Harness {
         let d = self.arena.get_mut(id).expect("live dest");
         d.activeconns = active;
         d.inactconns = inactive;
+        self.sched.note_load(id);
     }
 
     /// Binds one more connection to `id` (active or inactive), as the engine does after
@@ -140,6 +142,7 @@ impl Harness {
         } else {
             d.inactconns += 1;
         }
+        self.sched.note_load(id);
     }
 
     /// `schedule` with an explicit packet.

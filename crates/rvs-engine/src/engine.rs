@@ -65,6 +65,8 @@ pub enum DropReason {
     /// IP fragment (rvs does not reassemble yet).
     Fragment,
     /// A packet of a virtual service that may not open a connection (not a SYN, RST, FTP data).
+    /// A TCP segment other than a reset is answered with a reset from the VIP (counted here
+    /// too), as the director's own stack answers it under IPVS.
     NoConnection,
     /// No real server could be chosen; an ICMP unreachable was sent when possible.
     NoDestination,

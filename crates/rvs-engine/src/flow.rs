@@ -307,6 +307,9 @@ impl Engine {
             }
             _ => true,
         };
+        if !may_open && f.proto == IPPROTO_TCP && f.tcp_flags & TH_RST == 0 {
+            return self.reset(ingress, pkt);
+        }
         // FTP data connections (source port 20) belong to the FTP helper, never the scheduler.
         if !may_open || (f.proto == IPPROTO_TCP && f.sport == 20) {
             return self.drop(DropReason::NoConnection);

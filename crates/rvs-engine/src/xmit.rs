@@ -239,6 +239,21 @@ impl Engine {
         self.send_icmp(ingress, pkt, f.daddr.to_ip(), IcmpKind::PortUnreachable)
     }
 
+    /// A TCP segment of a virtual service that has no connection and cannot open one (not a
+    /// SYN, not a reset): answered with a reset from the VIP. An IPVS director hands such a
+    /// segment to its own stack, which holds the VIP and has no socket for it, so the client
+    /// learns at once that the connection is gone (a real server deleted with
+    /// `expire_nodest_conn`, a director that took over without the connection) instead of
+    /// retransmitting into silence. Counted as a `no_connection` drop.
+    #[cold]
+    pub(crate) fn reset(&mut self, ingress: IfaceId, pkt: &mut PacketBuf<'_>) -> Verdict {
+        self.drops.count(DropReason::NoConnection);
+        match reply::tcp_reset(pkt) {
+            Ok(()) => Verdict::Transmit(ingress),
+            Err(_) => Verdict::Drop(DropReason::NoConnection),
+        }
+    }
+
     pub(crate) fn drop_nh(&mut self, e: NextHopError) -> Verdict {
         self.drop(match e {
             NextHopError::NoRoute => DropReason::NoRoute,

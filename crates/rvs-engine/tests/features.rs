@@ -273,11 +273,20 @@ fn expire_nodest_conn_set_later_reschedules_on_the_next_packet() {
         name: "expire_nodest_conn".into(),
         value: 1,
     });
-    // A data segment of the dead connection cannot open a new one: dropped, entry gone.
-    assert_eq!(
-        tcp(&mut lab, cl(1, 1000), TH_ACK).verdict,
-        Verdict::Drop(DropReason::NoConnection)
+    // A data segment of the dead connection cannot open a new one: the entry is gone and
+    // the client gets a reset from the VIP (IPVS: the director's stack answers it).
+    let before = lab.drops("no_connection");
+    let out = tcp(&mut lab, cl(1, 1000), TH_ACK);
+    assert_reset(
+        &out,
+        lab.ext,
+        cl(1, 1000),
+        vip_sock(false, 80),
+        1000,
+        Some(2000),
+        0,
     );
+    assert_eq!(lab.drops("no_connection"), before + 1);
     assert!(lab.flows().iter().all(|c| c.daddr != rip(false, 0)));
     // The client's new SYN on the same port goes to the remaining server.
     assert_eq!(to(&mut lab, cl(1, 1000), TH_SYN), Some(1));

@@ -280,6 +280,37 @@ fn double_vlan_tagged_frames_are_forwarded_with_their_tags() {
     assert_eq!(p.ip.dst(), rip(false, 0));
 }
 
+// ----- segments without a connection ---------------------------------------------------
+
+/// A TCP segment of a service that matches no connection and cannot open one is answered
+/// with a reset from the VIP, as the IPVS director's own stack (which holds the VIP) would:
+/// `<SEQ=SEG.ACK><RST>` with ACK, `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><RST,ACK>` without; a reset is
+/// never answered; nothing is created or forwarded. IPv4 and IPv6.
+#[test]
+fn segment_without_connection_gets_a_reset() {
+    for v6 in [false, true] {
+        let mut lab = Lab::new();
+        let key = tcp_key(vip(v6), 80);
+        lab.add_service(key, "rr", |_| {});
+        lab.add_dest(key, rip(v6, 0), 80, ForwardMethod::Masq, 1);
+        let c = SocketAddr::new(client(v6, 1), 5000);
+        let v = SocketAddr::new(vip(v6), 80);
+        let data = from_client(c, v, tcp_flags(TH_ACK | TH_PSH), b"GET / HTTP/1.0\r\n\r\n");
+        assert_reset(&lab.run(lab.ext, &data), lab.ext, c, v, 1000, Some(2000), 0);
+        // FIN without ACK: SEG.LEN counts the data and the FIN.
+        let fin = from_client(c, v, tcp_flags(TH_FIN), b"bye");
+        assert_reset(&lab.run(lab.ext, &fin), lab.ext, c, v, 1000, None, 4);
+        let rst = from_client(c, v, tcp_flags(TH_RST), b"");
+        assert_eq!(
+            lab.run(lab.ext, &rst).verdict,
+            Verdict::Drop(DropReason::NoConnection)
+        );
+        assert_eq!(lab.drops("no_connection"), 3, "v6={v6}");
+        assert!(lab.conns().is_empty());
+        assert_eq!(lab.service(key).stats.conns, 0);
+    }
+}
+
 // ----- TCP options: sloppy, secure ------------------------------------------------------
 
 #[test]
@@ -290,11 +321,10 @@ fn sloppy_tcp_opens_on_any_non_rst_segment() {
     lab.add_dest(key, rip(false, 0), 80, ForwardMethod::Route, 1);
     let c = SocketAddr::new(client(false, 1), 5000);
     let v = SocketAddr::new(vip4(), 80);
-    assert_eq!(
-        lab.run(lab.ext, &from_client(c, v, tcp_flags(TH_ACK), b""))
-            .verdict,
-        Verdict::Drop(DropReason::NoConnection)
-    );
+    // Without sloppy_tcp a segment without SYN opens nothing and is answered with a reset.
+    let out = lab.run(lab.ext, &from_client(c, v, tcp_flags(TH_ACK), b""));
+    assert_reset(&out, lab.ext, c, v, 1000, Some(2000), 0);
+    assert!(lab.flows().is_empty());
     lab.ok(Request::SetSysctl {
         name: "sloppy_tcp".into(),
         value: 1,

@@ -677,6 +677,49 @@ impl IpView {
     }
 }
 
+/// Asserts that `out` is the director's reset for the client segment `client → vip` that
+/// carried `seq` and, if it had ACK, `ack` (`None`: no ACK, `seg_len` bytes of sequence
+/// space): sent back on `iface` to the router, from the VIP, checksums right, and returns
+/// nothing else of interest.
+pub(crate) fn assert_reset(
+    out: &Out,
+    iface: IfaceId,
+    client: SocketAddr,
+    vip: SocketAddr,
+    seq: u32,
+    ack: Option<u32>,
+    seg_len: u32,
+) {
+    assert_eq!(
+        out.verdict,
+        Verdict::Transmit(iface),
+        "a reset goes back out"
+    );
+    let p = parse(&out.bytes);
+    assert_eq!((p.dst_mac, p.src_mac), (ROUTER_MAC, EXT_MAC));
+    assert_eq!((p.ip.src(), p.ip.dst()), (vip.ip(), client.ip()));
+    assert_eq!(p.ip.ttl(), 64);
+    p.ip.assert_header_checksum();
+    p.ip.assert_l4_checksum();
+    assert_eq!(p.ip.total_len(), if client.is_ipv6() { 60 } else { 40 });
+    assert_eq!(p.ip.ports(), (vip.port(), client.port()));
+    let (tcp, data) = TcpHeader::from_slice(p.ip.payload()).unwrap();
+    assert!(data.is_empty() && tcp.window_size == 0 && tcp.rst && !tcp.syn && !tcp.fin);
+    match ack {
+        Some(a) => {
+            assert!(!tcp.ack);
+            assert_eq!(tcp.sequence_number, a);
+        }
+        None => {
+            assert!(tcp.ack);
+            assert_eq!(
+                (tcp.sequence_number, tcp.acknowledgment_number),
+                (0, seq.wrapping_add(seg_len))
+            );
+        }
+    }
+}
+
 /// Parses an IP packet (no L2) with etherparse; panics on anything it rejects. The payload
 /// is cut at the buffer end (quoted packets); [`IpView::total_len`] checks completeness.
 pub(crate) fn parse_ip(bytes: &[u8]) -> IpView {

@@ -12,7 +12,7 @@
 //! On error the frame is unchanged. The replies are not padded to the 60-byte Ethernet
 //! minimum (NICs pad on transmit).
 
-use core::net::{Ipv4Addr, Ipv6Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::arp::{ArpOperation, ArpPacket, ArpRepr};
 use crate::buf::PacketBuf;
@@ -26,6 +26,7 @@ use crate::icmpv6::{
 use crate::ip::{Fragment, IpProtocol};
 use crate::ipv4::{self, Ipv4Packet, Ipv4Repr};
 use crate::ipv6::{self, Ipv6Packet, Ipv6Repr};
+use crate::tcp::{self, TcpFlags, TcpPacket};
 use crate::vlan::l3_ethertype;
 use crate::{Error, Result};
 
@@ -464,6 +465,134 @@ pub fn icmpv6_error(buf: &mut PacketBuf<'_>, src_addr: Ipv6Addr, error: Icmpv6Er
     Ok(())
 }
 
+/// Turns a TCP segment into the reset a host without a matching socket sends back (RFC 9293
+/// §3.10.7.1, as Linux's `tcp_v4_send_reset`/`tcp_v6_send_reset`): ports and addresses
+/// swapped (IP and Ethernet); a segment with ACK gets `<SEQ=SEG.ACK><CTL=RST>`, one without
+/// gets `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>` (SYN and FIN count in SEG.LEN). No
+/// options, window 0. IPv4: 20-byte header, TOS kept, DF set and identification 0 (what
+/// Linux sends for a DF packet without a socket), TTL [`DEFAULT_TTL`]. IPv6: extension
+/// headers dropped, traffic class kept, flow label 0, hop limit [`DEFAULT_TTL`]. VLAN tags
+/// stay.
+///
+/// Errors: [`Error::Unsupported`] (not TCP over IPv4/IPv6, a fragment, or itself a reset),
+/// [`Error::Checksum`] (IPv4 header or TCP), [`Error::Suppressed`] (source or destination
+/// not unicast, as Linux answers only segments for its own unicast addresses),
+/// [`Error::Malformed`], [`Error::Truncated`].
+pub fn tcp_reset(buf: &mut PacketBuf<'_>) -> Result<()> {
+    let (ethertype, l3) = l3_ethertype(buf.data())?;
+    let data = buf.data();
+    // The addresses of the reply, and the segment it answers.
+    let (src, dst, l4, l4_end, tos_or_class) = match ethertype {
+        EtherType::Ipv4 => {
+            let ip = Ipv4Packet::new_checked(&data[l3..])?;
+            let repr = Ipv4Repr::parse(&ip)?;
+            if repr.next_header != IpProtocol::Tcp {
+                return Err(Error::Unsupported);
+            }
+            let (s, d) = (repr.src_addr, repr.dst_addr);
+            if [s, d].iter().any(|a| {
+                a.is_broadcast() || a.is_multicast() || a.is_unspecified() || a.is_loopback()
+            }) {
+                return Err(Error::Suppressed);
+            }
+            let l4 = l3 + usize::from(ip.header_len());
+            (
+                IpAddr::V4(s),
+                IpAddr::V4(d),
+                l4,
+                l4 + repr.payload_len,
+                repr.dscp_ecn,
+            )
+        }
+        EtherType::Ipv6 => {
+            let ip = Ipv6Packet::new_checked(&data[l3..])?;
+            let repr = Ipv6Repr::parse(&ip)?;
+            let upper = ipv6::ipv6_upper_layer(&ip)?;
+            if upper.next_header != IpProtocol::Tcp || upper.fragment.is_some() {
+                return Err(Error::Unsupported);
+            }
+            let (s, d) = (repr.src_addr, repr.dst_addr);
+            if [s, d]
+                .iter()
+                .any(|a| a.is_multicast() || a.is_unspecified() || a.is_loopback())
+            {
+                return Err(Error::Suppressed);
+            }
+            (
+                IpAddr::V6(s),
+                IpAddr::V6(d),
+                l3 + upper.offset,
+                l3 + ip.total_len(),
+                repr.traffic_class,
+            )
+        }
+        _ => return Err(Error::Unsupported),
+    };
+    let seg = TcpPacket::new_checked(data.get(l4..l4_end).ok_or(Error::Truncated)?)?;
+    if seg.rst() {
+        return Err(Error::Unsupported);
+    }
+    if !seg.verify_checksum(&src, &dst) {
+        return Err(Error::Checksum);
+    }
+    let (seq, ack, flags) = if seg.ack() {
+        (seg.ack_number(), 0, TcpFlags::RST)
+    } else {
+        let len = seg.segment_len() as u32;
+        (
+            0,
+            seg.seq_number().wrapping_add(len),
+            TcpFlags::from_bits(TcpFlags::RST.bits() | TcpFlags::ACK.bits()),
+        )
+    };
+    let (sport, dport) = (seg.src_port(), seg.dst_port());
+
+    // The reply is no longer than the segment it answers: both headers are minimal.
+    let ip_len = match dst {
+        IpAddr::V4(_) => ipv4::HEADER_LEN,
+        IpAddr::V6(_) => ipv6::HEADER_LEN,
+    };
+    buf.set_len(l3 + ip_len + tcp::HEADER_LEN)?;
+    let out = &mut buf.data_mut()[l3..];
+    let (ip_bytes, tcp_bytes) = out.split_at_mut(ip_len);
+    match (dst, src) {
+        (IpAddr::V4(from), IpAddr::V4(to)) => Ipv4Repr {
+            src_addr: from,
+            dst_addr: to,
+            next_header: IpProtocol::Tcp,
+            payload_len: tcp::HEADER_LEN,
+            hop_limit: DEFAULT_TTL,
+            dscp_ecn: tos_or_class,
+            ident: 0,
+            dont_frag: true,
+        }
+        .emit(&mut Ipv4Packet::new_unchecked(ip_bytes)),
+        (IpAddr::V6(from), IpAddr::V6(to)) => Ipv6Repr {
+            src_addr: from,
+            dst_addr: to,
+            next_header: IpProtocol::Tcp,
+            payload_len: tcp::HEADER_LEN,
+            hop_limit: DEFAULT_TTL,
+            traffic_class: tos_or_class,
+            flow_label: 0,
+        }
+        .emit(&mut Ipv6Packet::new_unchecked(ip_bytes)),
+        _ => return Err(Error::Malformed),
+    }
+    // Reserved bits, AE and urgent pointer all zero.
+    tcp_bytes.fill(0);
+    let mut rst = TcpPacket::new_unchecked(tcp_bytes);
+    rst.set_src_port(dport);
+    rst.set_dst_port(sport);
+    rst.set_seq_number(seq);
+    rst.set_ack_number(ack);
+    rst.set_header_len(tcp::HEADER_LEN as u8);
+    rst.set_flags(flags);
+    rst.fill_checksum(&dst, &src);
+    swap_macs(buf);
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -878,5 +1007,148 @@ mod tests {
             .parse_invoking()
             .unwrap();
         assert_eq!(inv.fragment, Fragment::First);
+    }
+
+    /// The reset, decoded by etherparse: (IP source, IP destination, TCP header), with both
+    /// checksums verified by etherparse's own arithmetic.
+    fn reset_oracle(frame: &[u8]) -> (IpAddr, IpAddr, etherparse::TcpHeader) {
+        let p = etherparse::SlicedPacket::from_ethernet(frame).unwrap();
+        let Some(etherparse::TransportSlice::Tcp(t)) = p.transport else {
+            panic!("not TCP: {frame:02x?}");
+        };
+        assert!(t.payload().is_empty());
+        let h = t.to_header();
+        match p.net {
+            Some(etherparse::NetSlice::Ipv4(ip)) => {
+                let iph = ip.header().to_header();
+                assert_eq!(iph.header_checksum, iph.calc_header_checksum());
+                assert!(iph.dont_fragment && iph.identification == 0 && iph.time_to_live == 64);
+                assert_eq!(h.checksum, h.calc_checksum_ipv4(&iph, &[]).unwrap());
+                (
+                    IpAddr::V4(iph.source.into()),
+                    IpAddr::V4(iph.destination.into()),
+                    h,
+                )
+            }
+            Some(etherparse::NetSlice::Ipv6(ip)) => {
+                let iph = ip.header().to_header();
+                assert!(
+                    ip.extensions().is_empty()
+                        && iph.hop_limit == 64
+                        && iph.flow_label.value() == 0
+                );
+                assert_eq!(h.checksum, h.calc_checksum_ipv6(&iph, &[]).unwrap());
+                (
+                    IpAddr::V6(iph.source.into()),
+                    IpAddr::V6(iph.destination.into()),
+                    h,
+                )
+            }
+            other => panic!("not IP: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn tcp_reset_matches_linux() {
+        // Linux's answer to a SYN for a closed port, captured one router hop later (TTL 63).
+        let mut out = build(fixtures::TCP4_SYN_CLOSED, tcp_reset).unwrap();
+        let mut ip = Ipv4Packet::new_unchecked(&mut out[14..]);
+        assert_eq!(ip.ttl(), DEFAULT_TTL);
+        ip.set_ttl(63);
+        ip.fill_checksum();
+        assert_eq!(out, fixtures::TCP4_RST);
+    }
+
+    #[test]
+    fn tcp_reset_of_an_ack_carries_its_ack_number() {
+        for frame in [fixtures::TCP4_ACK, fixtures::TCP4_PSH, fixtures::TCP6_PSH] {
+            let (_, l3) = l3_ethertype(frame).unwrap();
+            let seg = etherparse::SlicedPacket::from_ethernet(frame).unwrap();
+            let Some(etherparse::TransportSlice::Tcp(t)) = seg.transport else {
+                panic!()
+            };
+            let out = build(frame, tcp_reset).unwrap();
+            assert_eq!((&out[..6], &out[6..12]), (&frame[6..12], &frame[..6]));
+            let (src, dst, h) = reset_oracle(&out);
+            let (in_src, in_dst) = match (frame[l3] >> 4, &frame[l3..]) {
+                (4, ip) => (
+                    IpAddr::V4(Ipv4Packet::new_unchecked(ip).src_addr()),
+                    IpAddr::V4(Ipv4Packet::new_unchecked(ip).dst_addr()),
+                ),
+                (_, ip) => (
+                    IpAddr::V6(Ipv6Packet::new_unchecked(ip).src_addr()),
+                    IpAddr::V6(Ipv6Packet::new_unchecked(ip).dst_addr()),
+                ),
+            };
+            assert_eq!((src, dst), (in_dst, in_src));
+            assert_eq!(
+                (h.source_port, h.destination_port),
+                (t.destination_port(), t.source_port())
+            );
+            assert!(t.ack() && h.rst && !h.ack && !h.syn && !h.fin && !h.psh);
+            assert_eq!(
+                (h.sequence_number, h.acknowledgment_number),
+                (t.acknowledgment_number(), 0)
+            );
+            assert_eq!(
+                (h.window_size, h.data_offset(), h.urgent_pointer),
+                (0, 5, 0)
+            );
+        }
+    }
+
+    #[test]
+    fn tcp_reset_of_a_segment_without_ack_acknowledges_it() {
+        // A FIN with data and no ACK: SEG.LEN = payload + 1.
+        let mut f = Frame::new(fixtures::TCP4_PSH);
+        let seq = f
+            .apply(|b| {
+                let (_, l3) = l3_ethertype(b.data())?;
+                let ip = Ipv4Packet::new_checked(&mut b.data_mut()[l3..])?;
+                let hl = usize::from(ip.header_len());
+                let (src, dst) = (IpAddr::V4(ip.src_addr()), IpAddr::V4(ip.dst_addr()));
+                let mut t = TcpPacket::new_checked(&mut b.data_mut()[l3 + hl..])?;
+                t.set_flags(TcpFlags::FIN);
+                t.fill_checksum(&src, &dst);
+                Ok(())
+            })
+            .unwrap();
+        let t = etherparse::SlicedPacket::from_ethernet(&seq).unwrap();
+        let Some(etherparse::TransportSlice::Tcp(t)) = t.transport else {
+            panic!()
+        };
+        let want = t
+            .sequence_number()
+            .wrapping_add(t.payload().len() as u32 + 1);
+        assert!(!t.payload().is_empty());
+        let out = f.apply(tcp_reset).unwrap();
+        let (_, _, h) = reset_oracle(&out);
+        assert!(h.rst && h.ack && !h.fin);
+        assert_eq!((h.sequence_number, h.acknowledgment_number), (0, want));
+    }
+
+    #[test]
+    fn tcp_reset_refuses() {
+        assert_rejected(fixtures::TCP4_RST, Error::Unsupported, tcp_reset);
+        assert_rejected(fixtures::TCP6_RST, Error::Unsupported, tcp_reset);
+        assert_rejected(fixtures::UDP4, Error::Unsupported, tcp_reset);
+        assert_rejected(fixtures::ARP_REQUEST, Error::Unsupported, tcp_reset);
+        assert_rejected(fixtures::IPV4_FRAG_FIRST, Error::Unsupported, tcp_reset);
+        // A corrupted TCP checksum (last byte of the frame is inside the segment).
+        let mut bad = fixtures::TCP4_ACK.to_vec();
+        *bad.last_mut().unwrap() ^= 0x5A;
+        assert_rejected(&bad, Error::Checksum, tcp_reset);
+        // To a multicast destination (IPv4 header checksum fixed, TCP's left: the address
+        // check comes first).
+        let mut mc = fixtures::TCP4_ACK.to_vec();
+        let mut ip = Ipv4Packet::new_unchecked(&mut mc[14..]);
+        ip.set_dst_addr(Ipv4Addr::new(224, 0, 0, 1));
+        ip.fill_checksum();
+        assert_rejected(&mc, Error::Suppressed, tcp_reset);
+        // Truncated segments never panic and change nothing.
+        for n in 0..fixtures::TCP4_ACK.len() {
+            let mut fr = Frame::new(&fixtures::TCP4_ACK[..n]);
+            assert!(fr.apply(tcp_reset).is_err());
+        }
     }
 }

@@ -314,11 +314,18 @@ fn with_buf<R>(data: &[u8], f: impl FnOnce(&mut PacketBuf<'_>) -> R) -> (R, Vec<
     (r, out)
 }
 
-/// Checks a reply: it parses, and the checksums of its IP header and ICMP message verify.
+/// Checks a reply: it parses, and the checksums of its IP header and of its ICMP message or
+/// TCP segment verify.
 fn check_reply(out: &[u8], what: &str) {
     let m = PacketMeta::parse(out)
         .unwrap_or_else(|e| panic!("{what} produced an unparsable frame: {e}"));
     let ip = &out[m.l3_offset..m.l3_offset + m.ip_len];
+    if m.protocol == IpProtocol::Tcp {
+        let (src, dst) = (m.src_addr, m.dst_addr);
+        let tcp = rvs_wire::TcpPacket::new_checked(&out[m.l4_offset..m.l3_offset + m.ip_len])
+            .expect("tcp");
+        assert!(tcp.verify_checksum(&src, &dst), "{what}: TCP checksum");
+    }
     match m.ip_version {
         Some(IpVersion::Ipv4) => {
             let p = Ipv4Packet::new_checked(ip).expect("ipv4");
@@ -332,6 +339,7 @@ fn check_reply(out: &[u8], what: &str) {
                 );
             }
         }
+        Some(IpVersion::Ipv6) if m.protocol == IpProtocol::Tcp => {}
         Some(IpVersion::Ipv6) => {
             let p = Ipv6Packet::new_checked(ip).expect("ipv6");
             let l4 = ipv6_upper_layer(&p).expect("walk");
@@ -350,7 +358,7 @@ fn builders(data: &[u8], cov: &mut Coverage) {
     let v4 = std::net::Ipv4Addr::new(198, 18, 0, 2);
     let v6: std::net::Ipv6Addr = "2001:db8::2".parse().expect("addr");
 
-    let runs: [(&str, Builder); 8] = [
+    let runs: [(&str, Builder); 9] = [
         ("arp_reply", |b, mac, _, _| reply::arp_reply(b, mac)),
         ("neighbor_advert", |b, mac, _, _| {
             reply::neighbor_advert(b, mac)
@@ -382,6 +390,7 @@ fn builders(data: &[u8], cov: &mut Coverage) {
                 reply::Icmpv6Error::DstUnreachable(rvs_wire::Icmpv6DstUnreachable::PortUnreachable),
             )
         }),
+        ("tcp_reset", |b, _, _, _| reply::tcp_reset(b)),
     ];
     for (what, run) in runs {
         let (r, out) = with_buf(data, |b| run(b, mac, v4, v6));
@@ -392,6 +401,14 @@ fn builders(data: &[u8], cov: &mut Coverage) {
                 if what == "icmpv4_error" {
                     assert!(
                         PacketMeta::parse(&out).expect("parsed").ip_len <= reply::ICMPV4_ERROR_MAX
+                    );
+                }
+                if what == "tcp_reset" {
+                    let m = PacketMeta::parse(&out).expect("parsed");
+                    assert!(
+                        m.ip_len == 40 || m.ip_len == 60,
+                        "reset of {} bytes",
+                        m.ip_len
                     );
                 }
                 if what == "icmpv6_error" {

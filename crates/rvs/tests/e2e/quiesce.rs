@@ -10,13 +10,13 @@
 //!    afresh when that entry is reusable (NAT: TIME_WAIT) and dropped otherwise (DR/TUN:
 //!    FIN_WAIT), as in IPVS;
 //! 3. deleted, `expire_nodest_conn` = 1: rvsd removes the entry at once; the connection's next
-//!    packets are treated as new ones, and since they are not SYNs no connection is created and
-//!    they are dropped: the stream stalls likewise (no reset: an IPVS director passes such
-//!    packets to its own stack, which owns the VIP and answers with a RST; rvs's director does
-//!    not own the VIP); new connections go to the remaining servers.
+//!    packets are treated as new ones, and since they are not SYNs no connection is created:
+//!    rvsd answers them with a reset from the VIP, as an IPVS director's own stack (which holds
+//!    the VIP) does, so the client's read fails with "connection reset" well within its read
+//!    timeout; new connections go to the remaining servers.
 //!
 //! "Dropped" is checked on the wire: after the deletion the client sends more data on the
-//! stalled connection; its packets reach the director and none goes on to a real server.
+//! connection; its packets reach the director and none goes on to a real server.
 
 use std::thread;
 use std::time::{Duration, Instant};
@@ -30,6 +30,8 @@ use super::wire::{Capture, Frame};
 
 /// New requests per family while a server is out of service.
 const NEW_REQUESTS: usize = 30;
+/// Read timeout of the long-lived streams: a stall is a read that waited this long.
+const STREAM_READ_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// New connections from the client: all answered, none by real server `excluded`.
 fn new_requests_avoid(lab: &Lab, fam: Fam, excluded: usize, what: &str) -> [u64; 3] {
@@ -97,8 +99,10 @@ struct AtDirector {
     from_client: usize,
     /// Director → real servers (DR/TUN: on the LAN; NAT: on the real servers' segment).
     to_servers: usize,
-    /// NAT: director → client, with their source addresses.
+    /// Director → client (to the router), with their source addresses: NAT replies, resets.
     to_client: Vec<std::net::IpAddr>,
+    /// How many of those are TCP resets.
+    resets: usize,
 }
 
 fn at_director(lab: &Lab, frames: &[(&str, Frame)], port: u16, since: Instant) -> AtDirector {
@@ -113,10 +117,12 @@ fn at_director(lab: &Lab, frames: &[(&str, Frame)], port: u16, since: Instant) -
         }
         match (*at, nat_mac) {
             ("dir", _) if f.src_mac == router_mac => seen.from_client += 1,
-            ("dir", None) if f.src_mac == dir_mac => seen.to_servers += 1,
-            ("dir", Some(_)) if f.src_mac == dir_mac => {
-                seen.to_client.push(f.ip.as_ref().unwrap().src());
+            ("dir", _) if f.src_mac == dir_mac && f.dst_mac == router_mac => {
+                let ip = f.ip.as_ref().unwrap();
+                seen.to_client.push(ip.src());
+                seen.resets += usize::from(ip.is_tcp_reset());
             }
+            ("dir", None) if f.src_mac == dir_mac => seen.to_servers += 1,
             ("dir-nat", Some(m)) if f.src_mac == m => seen.to_servers += 1,
             _ => {}
         }
@@ -271,7 +277,7 @@ pub(crate) fn check(lab: &Lab) {
             assert_eq!(lab.sysctl("expire_nodest_conn"), 1);
         }
         let what = format!("deleted, expire_nodest_conn={expire}");
-        let live = streams(lab, 60, Duration::from_secs(3));
+        let live = streams(lab, 60, STREAM_READ_TIMEOUT);
         // A finished connection to the server about to be deleted, from a known client port.
         let mut reuse: Vec<(Fam, usize, u16)> = Vec::new();
         if expire == 0 {
@@ -330,9 +336,15 @@ pub(crate) fn check(lab: &Lab) {
                 );
             }
         }
-        // Something for the client to send on each stalled connection: packets to drop.
+        // Something for the client to send on each connection: packets to drop. (With
+        // expire_nodest_conn the client's acknowledgements of what a DR/TUN server still
+        // sends it directly may have drawn the reset already.)
         for (_, s, _) in &live {
-            s.send(b"more\r\n");
+            if expire == 0 {
+                s.send(b"more\r\n");
+            } else {
+                let _ = s.try_send(b"more\r\n");
+            }
         }
         port_reuse_after_deletion(lab, &conns, &reuse);
         for (fam, _, rs) in &live {
@@ -355,27 +367,52 @@ pub(crate) fn check(lab: &Lab) {
             .collect();
         for (fam, rs, port, log) in results {
             let (end_at, end) = log.end.clone().unwrap();
-            // Stalled: nothing arrived for the whole read timeout, well before the server
-            // would have finished.
-            assert!(
-                matches!(
-                    end,
-                    StreamEnd::Error(
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut,
-                        _
-                    )
-                ),
-                "{mode} {fam} {what}: expected the stream to stall (read timeout), got {end:?} after {} lines",
-                log.lines.len()
-            );
+            if expire == 0 {
+                // Stalled: nothing arrived for the whole read timeout, well before the server
+                // would have finished.
+                assert!(
+                    matches!(
+                        end,
+                        StreamEnd::Error(
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut,
+                            _
+                        )
+                    ),
+                    "{mode} {fam} {what}: expected the stream to stall (read timeout), got {end:?} after {} lines",
+                    log.lines.len()
+                );
+            } else {
+                // Reset by the director, sooner than a stall could be noticed.
+                assert!(
+                    matches!(
+                        end,
+                        StreamEnd::Error(std::io::ErrorKind::ConnectionReset, _)
+                    ),
+                    "{mode} {fam} {what}: expected a reset, got {end:?} after {} lines",
+                    log.lines.len()
+                );
+                assert!(
+                    end_at - deleted_at < STREAM_READ_TIMEOUT,
+                    "{mode} {fam} {what}: the reset came {:?} after the deletion",
+                    end_at - deleted_at
+                );
+            }
             log.check_sequence().unwrap();
             assert!(log.lines.len() < 300, "{mode} {fam}: the stream went on");
             let late_lines = log.lines.iter().filter(|(t, _)| *t > deleted_at).count();
             // Dropped at the director: the client's packets of the connection (its data and
             // retransmissions) still arrive there, none reaches a real server.
             let seen = at_director(lab, &frames, port, deleted_at + Duration::from_millis(300));
+            // With expire_nodest_conn the reset may come within those first 300 ms (a DR/TUN
+            // client acknowledges what the server still sends it directly), after which the
+            // client sends nothing more; the reset itself shows its packets reached rvsd.
+            let since_deletion = at_director(lab, &frames, port, deleted_at);
             assert!(
-                seen.from_client > 0,
+                if expire == 0 {
+                    seen.from_client
+                } else {
+                    since_deletion.from_client
+                } > 0,
                 "{mode} {fam} {what}: no client packet of the connection reached the director after the deletion (nothing to drop: the check proves nothing)"
             );
             assert_eq!(
@@ -384,18 +421,31 @@ pub(crate) fn check(lab: &Lab) {
             );
             // NAT: whatever the director sends the client has the VIP as source. (IPVS keeps
             // SNATing the real server's packets of a kept entry; rvsd no longer steers them,
-            // so none leaves: see the report.)
+            // so none leaves: see the report.) With expire_nodest_conn: at least the reset.
             assert!(
                 seen.to_client.iter().all(|&a| a == fam.vip()),
                 "{mode} {fam} {what}: RIP-sourced packets reached the client side: {:?}",
                 seen.to_client
             );
+            if expire == 0 {
+                assert_eq!(
+                    seen.resets, 0,
+                    "{mode} {fam} {what}: the director reset the connection"
+                );
+            } else {
+                assert!(
+                    since_deletion.resets > 0,
+                    "{mode} {fam} {what}: no reset from the director was captured"
+                );
+            }
+            let shown = if expire == 0 { &seen } else { &since_deletion };
             eprintln!(
-                "[{mode}] {fam}: stream on rs{} {what}: stalled ({end:?} {:.1}s after the deletion; {late_lines} lines after it); later {} client packets of it reached the director, 0 went on to a real server, {} went to the client",
+                "[{mode}] {fam}: stream on rs{} {what}: ended ({end:?} {:.1}s after the deletion; {late_lines} lines after it); later {} client packets of it reached the director, 0 went on to a real server, {} went to the client ({} resets)",
                 rs + 1,
                 (end_at - deleted_at).as_secs_f64(),
-                seen.from_client,
-                seen.to_client.len()
+                shown.from_client,
+                shown.to_client.len(),
+                shown.resets
             );
         }
     }

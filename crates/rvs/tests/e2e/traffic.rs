@@ -344,6 +344,11 @@ impl Stream {
             .unwrap_or_else(|e| panic!("send on the stream: {e}"));
     }
 
+    /// Sends `bytes` on the connection if it is still open (a reset may have ended it).
+    pub(crate) fn try_send(&self, bytes: &[u8]) -> io::Result<()> {
+        (&self.ctl).write_all(bytes)
+    }
+
     /// Closes the connection and returns what arrived.
     pub(crate) fn stop(mut self) -> StreamLog {
         self.stopped.store(true, Ordering::SeqCst);

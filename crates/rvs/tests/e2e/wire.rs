@@ -182,6 +182,11 @@ impl IpPacket {
         }
     }
 
+    /// Whether this is a TCP segment with RST set.
+    pub(crate) fn is_tcp_reset(&self) -> bool {
+        self.proto() == 6 && TcpHeader::from_slice(&self.payload).is_ok_and(|(t, _)| t.rst)
+    }
+
     /// This packet with the TTL/hop limit set to `ttl` and (IPv4) the header checksum
     /// recomputed: what the packet must look like after a router-like hop.
     pub(crate) fn with_ttl(&self, ttl: u8) -> IpPacket {

@@ -8,7 +8,7 @@
 use crate::dest::{Dest, DestId, DestList};
 
 /// `sed`/`nq` overhead: active connections plus the one being scheduled.
-fn sed_overhead(d: &Dest) -> u64 {
+pub(super) fn sed_overhead(d: &Dest) -> u64 {
     u64::from(d.activeconns) + 1
 }
 
@@ -100,12 +100,15 @@ pub(crate) fn lc(dests: DestList<'_>) -> Option<DestId> {
     least.map(|(id, _)| id)
 }
 
-/// `wlc` (the default scheduler): minimum `(active * 256 + inactive) / weight`.
+/// `wlc` (the default scheduler): minimum `(active * 256 + inactive) / weight`, by the
+/// kernel's scan. The scheduler picks from the incremental index of `least.rs` instead; this
+/// scan is its reference (checked against it on every pick in debug builds).
 pub(crate) fn wlc(dests: DestList<'_>) -> Option<DestId> {
     weighted_least_list(dests, Dest::overhead)
 }
 
-/// `sed`: minimum `(active + 1) / weight`.
+/// `sed`: minimum `(active + 1) / weight`, by the kernel's scan (the reference of `least.rs`,
+/// as for [`wlc`]).
 pub(crate) fn sed(dests: DestList<'_>) -> Option<DestId> {
     weighted_least_list(dests, sed_overhead)
 }

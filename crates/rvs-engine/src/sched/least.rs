@@ -12,7 +12,7 @@
 //! replayed at the next pick, so a pick costs `O(changes × log n)` instead of `O(n)`. List
 //! and weight changes rebuild the tree ([`LeastIndex::rebuild`]).
 
-use super::lc::better_w;
+use super::lc::{better_w, sed_overhead};
 use crate::dest::{Dest, DestId, DestList};
 
 /// No position (a padding leaf, or a server not in the list).
@@ -31,7 +31,7 @@ impl Metric {
     fn overhead(self, d: &Dest) -> u64 {
         match self {
             Self::Wlc => d.overhead(),
-            Self::Sed => u64::from(d.activeconns) + 1,
+            Self::Sed => sed_overhead(d),
         }
     }
 }
@@ -205,7 +205,7 @@ mod tests {
         proptest!(ProptestConfig::with_cases(200), |(
             sed in any::<bool>(),
             weights in prop::collection::vec(0u32..4, 1..12),
-            ops in prop::collection::vec((0usize..12, 0u8..5, 0u32..6, 0u32..600), 1..60),
+            ops in prop::collection::vec((0usize..12, 0u8..6, 0u32..6, 0u32..600), 1..60),
         )| {
             let kind = if sed { SchedulerKind::Sed } else { SchedulerKind::Wlc };
             let servers: Vec<(String, u16, u32)> = weights
@@ -216,13 +216,20 @@ mod tests {
             let spec: Vec<(&str, u16, u32)> =
                 servers.iter().map(|(a, p, w)| (a.as_str(), *p, *w)).collect();
             let mut h = Harness::with(kind, 0, &spec);
+            let mut added = weights.len();
             for (who, op, a, b) in ops {
-                let id = h.id(who % weights.len());
+                let id = h.order[who % h.order.len()];
                 match op {
                     0 => h.set_conns(id, a, b),
                     1 => h.set_overloaded(id, a % 2 == 0),
                     2 => h.set_weight(id, a),
                     3 => h.bind(id, a % 2 == 0),
+                    // List changes: a server added at the head, one deleted (never the last).
+                    _ if a % 2 == 0 => {
+                        added += 1;
+                        h.add(&format!("10.0.1.{added}"), 80, b % 4);
+                    }
+                    _ if h.order.len() > 1 => h.del(id),
                     _ => {}
                 }
                 let list = DestList::new(&h.order, &h.arena);
